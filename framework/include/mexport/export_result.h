@@ -1,0 +1,59 @@
+// Everything an export produced, handed to every emitter.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <onnx/onnx_pb.h>
+
+#include "mexport/module_tree.h"
+#include "mexport/tagging.h"
+
+namespace mexport {
+
+enum class HierarchyMode { kTags, kAttributes, kNone };
+
+struct OnnxNodeInfo {
+  std::string source_op;  // the torch op it was lowered from, "aten::linear"
+  int module = -1;        // index into the module tree, -1 when untagged
+  Provenance provenance = Provenance::kUntagged;
+};
+
+struct StrategyAttempt {
+  std::string name;
+  std::string outcome;  // "ok" or "failed"
+  std::string reason;
+  double seconds = 0;
+};
+
+struct Coverage {
+  int64_t total = 0, direct = 0, inferred = 0, root = 0, untagged = 0;
+  double taggedRatio() const { return total == 0 ? 1.0 : double(total - untagged) / double(total); }
+};
+
+struct ExportSettings {
+  std::string model_name;
+  std::string model_path;
+  std::string output_path;  // the .onnx file; other emitters write beside it
+  int opset = 17;
+  HierarchyMode hierarchy = HierarchyMode::kTags;
+  TagStyle tag_style = TagStyle::kClass;
+};
+
+struct ExportResult {
+  ExportSettings settings;
+  std::string strategy;  // the strategy whose tags were used
+  onnx::ModelProto model;
+  std::vector<OnnxNodeInfo> nodes;  // index-aligned with model.graph().node()
+  ModuleTree tree;
+  std::vector<int> execution_order;  // per module: rank of its first op, -1 if never run
+  std::vector<int64_t> module_nodes;  // per module: ONNX nodes tagged with it directly
+  Coverage coverage;
+  std::vector<StrategyAttempt> attempts;
+  std::vector<std::pair<std::string, double>> timings;  // stage, seconds
+  std::string tool_version;
+};
+
+}  // namespace mexport

@@ -1,0 +1,68 @@
+// The export configuration: the YAML file of DESIGN.md, with CLI overrides
+// applied by the caller.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mexport/emitter.h"
+#include "mexport/export_result.h"
+
+namespace mexport {
+
+struct InputSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::string dtype = "float32";
+  std::optional<std::pair<double, double>> range;  // [low, high)
+  std::optional<double> fill;
+  std::string file;                      // a NumPy .npy file instead of generated values
+  std::map<int64_t, std::string> dynamic;  // axis -> symbolic name
+};
+
+struct EmitterSpec {
+  std::string name;
+  EmitterOptions options;
+};
+
+struct Config {
+  std::string source;  // the config file, "" when built from the command line
+  std::string model_path;
+  std::string model_name;
+  std::vector<InputSpec> inputs;
+  std::vector<std::string> outputs;
+  std::string output;
+  int opset = 17;
+  std::string strategy = "auto";
+  std::vector<std::string> fallback = {"htp"};
+  std::string priority = "coverage";
+  double min_coverage = 0.0;
+  HierarchyMode hierarchy = HierarchyMode::kTags;
+  TagStyle tag_style = TagStyle::kClass;
+  std::vector<EmitterSpec> emitters = {{"onnx", {}}, {"metadata", {}}, {"report", {}}};
+  std::vector<std::string> plugin_paths;
+  bool validate_numeric = false;
+  double atol = 1e-4;
+  double rtol = 1e-3;
+  uint64_t seed = 0;
+};
+
+// Reads and checks a config file; relative paths become relative to its
+// directory. Throws UsageError "<file>:<line>: ..." naming the key and the
+// closest valid one.
+Config loadConfig(const std::string& path);
+
+// Parses "NAME:1x16:int64"; a dim written "batch=1" is dynamic with that name.
+InputSpec parseInputFlag(const std::string& flag);
+
+// Checks values that CLI flags may have changed (opset range, names).
+void checkConfig(const Config& config);
+
+// Levenshtein-closest candidate, for "did you mean" hints.
+std::string closestMatch(const std::string& word, const std::vector<std::string>& candidates);
+
+}  // namespace mexport

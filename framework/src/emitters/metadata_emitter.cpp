@@ -1,0 +1,76 @@
+// <stem>_<strategy>_metadata.json: the module hierarchy, every ONNX node's tag
+// and provenance, coverage, strategy attempts and timings.
+#include <nlohmann/json.hpp>
+
+#include "emitters/builtin_emitters.h"
+
+namespace mexport {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+const char* hierarchyName(HierarchyMode mode) {
+  switch (mode) {
+    case HierarchyMode::kTags: return "tags";
+    case HierarchyMode::kAttributes: return "attributes";
+    case HierarchyMode::kNone: return "none";
+  }
+  return "tags";
+}
+
+class MetadataEmitter final : public Emitter {
+ public:
+  std::string name() const override { return "metadata"; }
+
+  void emit(const ExportResult& r, const EmitterOptions&, OutputFiles& out) const override {
+    Json doc;
+    doc["tool"] = {{"name", "mexport"}, {"version", r.tool_version}};
+    doc["model"] = {{"name", r.settings.model_name},
+                    {"path", r.settings.model_path},
+                    {"class", r.tree.at(ModuleTree::kRoot).class_name},
+                    {"parameters", r.tree.totalParameters(ModuleTree::kRoot)}};
+    doc["export"] = {{"strategy", r.strategy},
+                     {"opset", r.settings.opset},
+                     {"hierarchy", hierarchyName(r.settings.hierarchy)},
+                     {"tag_style", r.settings.tag_style == TagStyle::kClass ? "class" : "path"},
+                     {"output", r.settings.output_path}};
+    Json modules = Json::array();
+    for (int i = 0; i < r.tree.size(); ++i) {
+      const ModuleInfo& m = r.tree.at(i);
+      modules.push_back({{"path", m.path},
+                         {"class", m.class_name},
+                         {"qualified_type", m.qualified_type},
+                         {"tag", m.tag},
+                         {"parameters", r.tree.totalParameters(i)},
+                         {"execution_order", r.execution_order[i] >= 0 ? Json(r.execution_order[i]) : Json()},
+                         {"nodes", r.module_nodes[i]}});
+    }
+    doc["modules"] = std::move(modules);
+    Json nodes = Json::object();
+    const auto& onnx_nodes = r.model.graph().node();
+    for (int i = 0; i < onnx_nodes.size(); ++i) {
+      const OnnxNodeInfo& n = r.nodes[i];
+      nodes[onnx_nodes[i].name()] = {{"tag", n.module >= 0 ? r.tree.at(n.module).tag : ""},
+                                     {"provenance", provenanceName(n.provenance)},
+                                     {"source", n.source_op}};
+    }
+    doc["nodes"] = std::move(nodes);
+    doc["coverage"] = {{"total", r.coverage.total},         {"direct", r.coverage.direct},
+                       {"inferred", r.coverage.inferred},   {"root", r.coverage.root},
+                       {"untagged", r.coverage.untagged},   {"tagged_ratio", r.coverage.taggedRatio()}};
+    Json attempts = Json::array();
+    for (const auto& a : r.attempts)
+      attempts.push_back({{"name", a.name}, {"outcome", a.outcome}, {"reason", a.reason}, {"seconds", a.seconds}});
+    doc["strategy_attempts"] = std::move(attempts);
+    Json timings = Json::object();
+    for (const auto& [stage, seconds] : r.timings) timings[stage] = seconds;
+    doc["timings"] = std::move(timings);
+    out.write(siblingPath(r.settings.output_path, "_" + r.strategy + "_metadata.json"), doc.dump(2) + "\n");
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<const Emitter> makeMetadataEmitter() { return std::make_shared<MetadataEmitter>(); }
+
+}  // namespace mexport

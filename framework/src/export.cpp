@@ -1,0 +1,155 @@
+#include "export.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "emitters/builtin_emitters.h"
+#include "lowering/driver.h"
+#include "lowering/ops.h"
+#include "model_loader.h"
+#include "onnx_check.h"
+#include "selector.h"
+
+namespace mexport {
+
+const char* const kToolVersion = MEXPORT_VERSION;
+
+namespace {
+
+class Stopwatch {
+ public:
+  double lap() {
+    const auto now = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+    return seconds;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+Coverage countCoverage(const std::vector<OnnxNodeInfo>& nodes) {
+  Coverage c;
+  for (const auto& n : nodes) {
+    ++c.total;
+    switch (n.provenance) {
+      case Provenance::kDirect: ++c.direct; break;
+      case Provenance::kInferred: ++c.inferred; break;
+      case Provenance::kRoot: ++c.root; break;
+      case Provenance::kUntagged: ++c.untagged; break;
+    }
+  }
+  return c;
+}
+
+// A module runs when its first ONNX node does; its ancestors run before it.
+std::vector<int> executionOrder(const ModuleTree& tree, const std::vector<OnnxNodeInfo>& nodes) {
+  std::vector<int> order(tree.size(), -1);
+  int next = 0;
+  for (const auto& n : nodes) {
+    if (n.module < 0 || order[n.module] >= 0) continue;
+    std::vector<int> chain;
+    for (int m = n.module; m >= 0 && order[m] < 0; m = tree.at(m).parent) chain.push_back(m);
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) order[*it] = next++;
+  }
+  return order;
+}
+
+void addMetadataProp(onnx::ModelProto& model, const std::string& key, const std::string& value) {
+  auto* prop = model.add_metadata_props();
+  prop->set_key(key);
+  prop->set_value(value);
+}
+
+}  // namespace
+
+void registerBuiltins(Registry& registry) {
+  registry.addEmitter(makeOnnxEmitter());
+  registry.addEmitter(makeMetadataEmitter());
+  registry.addEmitter(makeReportEmitter());
+  populateBuiltinOps(registry.converters());
+}
+
+ExportOutcome runExport(const Config& config, const Registry& registry, const ProgressFn& progress) {
+  checkConfig(config);
+  for (const auto& spec : config.emitters)
+    if (registry.emitter(spec.name) == nullptr) {
+      std::vector<std::string> names;
+      for (const auto& e : registry.emitters()) names.push_back(e->name());
+      throw UsageError(fmt::format("unknown emitter '{}'; loaded emitters: {} (see `mexport plugins`)", spec.name,
+                                   fmt::join(names, ", ")));
+    }
+
+  ExportOutcome outcome;
+  ExportResult& result = outcome.result;
+  Stopwatch clock, total;
+
+  progress("loading " + config.model_path);
+  LoadedModel model = loadModel(config);
+  result.timings.emplace_back("load", clock.lap());
+
+  progress("tagging");
+  Selection selection = selectStrategy(
+      registry, model.prepared, {config.strategy, config.fallback, config.priority, config.min_coverage});
+  result.timings.emplace_back("tag", clock.lap());
+
+  progress("lowering to ONNX opset " + std::to_string(config.opset));
+  LoweredModel lowered = lowerToOnnx(model, selection.tags, registry.converters(), config, kToolVersion);
+  result.timings.emplace_back("lower", clock.lap());
+
+  progress("checking");
+  inferShapesAndCheck(lowered.model);
+  result.timings.emplace_back("check", clock.lap());
+  if (config.validate_numeric)
+    outcome.warnings.push_back("validate.numeric: the numeric check is not available in this version; "
+                               "the ONNX checker and shape inference ran");
+
+  result.settings = {config.model_name, config.model_path, config.output, config.opset, config.hierarchy,
+                     config.tag_style};
+  result.strategy = selection.strategy->name();
+  result.tool_version = kToolVersion;
+  result.attempts = std::move(selection.attempts);
+  result.tree = model.prepared.tree;
+  result.nodes = std::move(lowered.nodes);
+  result.model = std::move(lowered.model);
+  result.coverage = countCoverage(result.nodes);
+  result.execution_order = executionOrder(result.tree, result.nodes);
+  result.module_nodes.assign(result.tree.size(), 0);
+  for (const auto& n : result.nodes)
+    if (n.module >= 0) ++result.module_nodes[n.module];
+
+  addMetadataProp(result.model, "mexport.version", kToolVersion);
+  addMetadataProp(result.model, "mexport.strategy", result.strategy);
+  addMetadataProp(result.model, "mexport.tag_style", config.tag_style == TagStyle::kClass ? "class" : "path");
+  if (config.hierarchy == HierarchyMode::kAttributes) {
+    // Added after the check, which rejects unknown attributes on standard ops.
+    auto& nodes = *result.model.mutable_graph()->mutable_node();
+    for (int i = 0; i < nodes.size(); ++i) {
+      const int module = result.nodes[i].module;
+      *nodes[i].add_attribute() = attr::s("hierarchy_tag", module >= 0 ? result.tree.at(module).tag : "");
+    }
+    outcome.warnings.push_back(
+        "hierarchy_tag attributes are not standard ONNX: the strict ONNX checker and ONNX Runtime reject this file; "
+        "use the default hierarchy: tags for a runnable model");
+  }
+
+  // Emitters see the time up to here; writing is timed by the caller.
+  result.timings.emplace_back("total", total.lap());
+  progress("writing");
+  OutputFiles files;
+  for (const auto& spec : config.emitters) {
+    try {
+      registry.emitter(spec.name)->emit(result, spec.options, files);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw ExportError(fmt::format("emitter '{}' failed: {}", spec.name, e.what()));
+    }
+  }
+  outcome.written = files.commit();
+  return outcome;
+}
+
+}  // namespace mexport

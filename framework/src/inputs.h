@@ -1,0 +1,20 @@
+// Example inputs for the reference run: generated from the config (seeded) or
+// read from NumPy .npy files.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+#include "config.h"
+
+namespace mexport {
+
+std::vector<at::Tensor> makeInputs(const std::vector<InputSpec>& specs, uint64_t seed);
+
+// Reads a little-endian, C-ordered .npy file (format 1.0-3.0).
+at::Tensor readNpy(const std::string& path);
+
+c10::ScalarType parseDtype(const std::string& dtype);
+
+}  // namespace mexport

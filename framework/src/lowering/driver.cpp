@@ -1,0 +1,359 @@
+#include "lowering/driver.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <torch/csrc/jit/ir/constants.h>
+
+#include <unordered_set>
+
+#include "mexport/errors.h"
+
+namespace mexport {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+onnx::TensorProto toTensorProto(const at::Tensor& value) {
+  const at::Tensor t = value.contiguous();
+  onnx::TensorProto proto;
+  for (int64_t d : t.sizes()) proto.add_dims(d);
+  proto.set_data_type(onnxType(t.scalar_type()));
+  proto.set_raw_data(t.data_ptr(), t.nbytes());
+  return proto;
+}
+
+void setTensorType(onnx::ValueInfoProto& info, c10::ScalarType dtype, const std::vector<int64_t>& sizes,
+                   const std::map<int64_t, std::string>& dynamic) {
+  auto* tensor = info.mutable_type()->mutable_tensor_type();
+  tensor->set_elem_type(onnxType(dtype));
+  auto* shape = tensor->mutable_shape();
+  for (size_t axis = 0; axis < sizes.size(); ++axis) {
+    auto* dim = shape->add_dim();
+    auto name = dynamic.find(static_cast<int64_t>(axis));
+    if (name != dynamic.end())
+      dim->set_dim_param(name->second);
+    else
+      dim->set_dim_value(sizes[axis]);
+  }
+}
+
+// LoweringContext over one ONNX graph under construction.
+class OnnxBuilder final : public LoweringContext {
+ public:
+  OnnxBuilder(const LoadedModel& model, const NodeTags& tags, const Config& config, onnx::GraphProto& graph,
+              std::vector<OnnxNodeInfo>& infos)
+      : model_(model), tags_(tags), config_(config), graph_(graph), infos_(infos) {
+    const auto& inputs = model.prepared.graph->inputs();
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (i < model.inputs.size()) {
+        const InputSpec& spec = config.inputs[i];
+        auto* info = graph_.add_input();
+        info->set_name(spec.name);
+        setTensorType(*info, model.inputs[i].scalar_type(), model.inputs[i].sizes().vec(), spec.dynamic);
+        names_[inputs[i]] = spec.name;
+      } else {
+        parameter_of_[inputs[i]] = &model.parameters[i - model.inputs.size()];
+      }
+    }
+  }
+
+  void convert(const Node* node, const Converter& converter) {
+    current_ = node;
+    try {
+      converter.fn(*this, *node);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      fail(fmt::format("converter failed: {}", firstLine(e.what())));
+    }
+    for (const Value* output : node->outputs())
+      if (output->hasUses() && !names_.count(output) && !isMaterializedOnUse(output->node()->kind()))
+        fail(fmt::format("the converter produced no ONNX value for output '{}'", output->debugName()));
+  }
+
+  void finishOutputs(const std::vector<std::string>& output_names) {
+    std::unordered_set<std::string> fixed;  // names that cannot be renamed
+    for (const auto& input : graph_.input()) fixed.insert(input.name());
+    std::unordered_map<std::string, std::string> renames;
+    for (size_t i = 0; i < model_.outputs.size(); ++i) {
+      const Value* value = model_.outputs[i];
+      current_ = value->node();
+      std::string tensor = in(value);
+      const bool is_initializer = parameter_of_.count(value) > 0;
+      if (fixed.count(tensor) || renames.count(tensor) || is_initializer) {
+        // A graph input, a weight or an output listed twice: give it its own tensor.
+        tensor = op1("Identity", {tensor});
+      }
+      renames[tensor] = output_names[i];
+      auto* info = graph_.add_output();
+      info->set_name(output_names[i]);
+      const ValueInfo& type = valueInfo(value);
+      setTensorType(*info, type.dtype, {}, {});
+      for (size_t d = 0; d < type.sizes.size(); ++d) info->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim();
+    }
+    for (auto& node : *graph_.mutable_node()) {
+      for (auto& name : *node.mutable_input())
+        if (auto it = renames.find(name); it != renames.end()) name = it->second;
+      for (auto& name : *node.mutable_output())
+        if (auto it = renames.find(name); it != renames.end()) name = it->second;
+    }
+  }
+
+  // --- LoweringContext -----------------------------------------------------
+  int opset() const override { return config_.opset; }
+
+  std::string in(const Value* value) override {
+    if (auto it = names_.find(value); it != names_.end()) return it->second;
+    if (auto p = parameter_of_.find(value); p != parameter_of_.end()) {
+      auto* init = graph_.add_initializer();
+      *init = toTensorProto(p->second->tensor);
+      init->set_name(p->second->path);
+      return names_[value] = p->second->path;
+    }
+    const Node* producer = value->node();
+    CurrentNode guard(*this, producer);
+    if (producer->kind() == c10::prim::Constant) return names_[value] = materializeConstant(value);
+    if (producer->kind() == c10::prim::ListConstruct) return names_[value] = materializeIntList(value);
+    fail(fmt::format("internal error: value '{}' from {} has no ONNX tensor yet", value->debugName(),
+                     producer->kind().toQualString()));
+  }
+
+  std::string inAs(const Value* value, c10::ScalarType type) override {
+    const auto key = std::make_pair(value, type);
+    if (auto it = casts_.find(key); it != casts_.end()) return it->second;
+    std::string name;
+    auto known = constant(value);
+    if (known && (known->isInt() || known->isDouble() || known->isBool())) {
+      CurrentNode guard(*this, value->node());
+      name = constScalar(known->isBool() ? double(known->toBool()) : known->toScalar().toDouble(), type);
+    } else if (known && known->isTensor()) {
+      CurrentNode guard(*this, value->node());
+      name = constTensor(known->toTensor().to(type));
+    } else {
+      name = in(value);
+      if (scalarType(value) != type) name = op1("Cast", {name}, {attr::i("to", onnxType(type))});
+    }
+    return casts_[key] = name;
+  }
+
+  std::optional<c10::IValue> constant(const Value* value) const override {
+    const Node* producer = value->node();
+    if (producer->kind() == c10::prim::Constant) return torch::jit::toIValue(value);
+    if (producer->kind() != c10::prim::ListConstruct) return std::nullopt;
+    const auto element = value->type()->containedTypes().at(0)->kind();
+    c10::impl::GenericList list(value->type()->containedTypes().at(0));
+    for (const Value* item : producer->inputs()) {
+      auto v = constant(item);
+      if (!v) return std::nullopt;
+      list.push_back(*v);
+    }
+    if (element == c10::TypeKind::IntType) return c10::IValue(c10::impl::toTypedList<int64_t>(list));
+    if (element == c10::TypeKind::FloatType) return c10::IValue(c10::impl::toTypedList<double>(list));
+    if (element == c10::TypeKind::BoolType) return c10::IValue(c10::impl::toTypedList<bool>(list));
+    return std::nullopt;
+  }
+
+  std::vector<const Value*> listElements(const Value* value) const override {
+    if (value->node()->kind() != c10::prim::ListConstruct)
+      fail(fmt::format("list input '{}' is built by {}, not a list literal", value->debugName(),
+                       value->node()->kind().toQualString()));
+    return {value->node()->inputs().begin(), value->node()->inputs().end()};
+  }
+
+  c10::ScalarType scalarType(const Value* value) const override {
+    if (auto it = model_.values.find(value); it != model_.values.end()) return it->second.dtype;
+    if (auto v = constant(value)) {
+      if (v->isTensor()) return v->toTensor().scalar_type();
+      if (v->isInt() || v->isIntList()) return c10::ScalarType::Long;
+      if (v->isDouble() || v->isDoubleList()) return c10::ScalarType::Double;
+      if (v->isBool() || v->isBoolList()) return c10::ScalarType::Bool;
+    }
+    fail(fmt::format("no dtype is known for value '{}'", value->debugName()));
+  }
+
+  std::vector<int64_t> sizes(const Value* value) const override {
+    if (auto it = model_.values.find(value); it != model_.values.end()) return it->second.sizes;
+    if (auto v = constant(value)) {
+      if (v->isTensor()) return v->toTensor().sizes().vec();
+      if (v->isList()) return {static_cast<int64_t>(v->toListRef().size())};
+      return {};
+    }
+    fail(fmt::format("no shape is known for value '{}'", value->debugName()));
+  }
+
+  std::vector<std::string> op(const std::string& op_type, const std::vector<std::string>& inputs, int num_outputs,
+                              const Attributes& attributes) override {
+    const NodeTag tag = tagOf(current_);
+    const std::string& module_tag = tag.module >= 0 ? model_.prepared.tree.at(tag.module).tag : kNoTag;
+    onnx::NodeProto& node = *graph_.add_node();
+    node.set_op_type(op_type);
+    node.set_name(uniqueName(config_.hierarchy == HierarchyMode::kNone
+                                 ? op_type
+                                 : (module_tag == "/" ? "" : module_tag) + "/" + op_type));
+    for (const auto& input : inputs) node.add_input(input);
+    std::vector<std::string> outputs;
+    for (int i = 0; i < num_outputs; ++i) {
+      outputs.push_back(fmt::format("{}_output_{}", node.name(), i));
+      node.add_output(outputs.back());
+    }
+    for (const auto& attribute : attributes) *node.add_attribute() = attribute;
+    if (config_.hierarchy != HierarchyMode::kNone)
+      node.set_doc_string(fmt::format("{} in {}", current_->kind().toQualString(), modulePath(tag)));
+    infos_.push_back({current_->kind().toQualString(), tag.module, tag.provenance});
+    return outputs;
+  }
+
+  void bind(const Value* value, const std::string& onnx_name) override { names_[value] = onnx_name; }
+
+  std::string constInts(const std::vector<int64_t>& values) override {
+    return constTensor(at::tensor(values, at::kLong));
+  }
+
+  std::string constScalar(double value, c10::ScalarType type) override {
+    return constTensor(at::scalar_tensor(value, at::TensorOptions().dtype(type)));
+  }
+
+  std::string constTensor(const at::Tensor& value) override {
+    return op1("Constant", {}, {attr::t("value", toTensorProto(value))});
+  }
+
+  std::string where() const override {
+    if (current_ == nullptr) return "model output";
+    // Prefer the Python source the TorchScript code was generated from.
+    std::string location;
+    const auto original = current_->sourceRange().findSourceRangeThatGenerated();
+    if (auto loc = original.value_or(current_->sourceRange()).file_line_col())
+      location = fmt::format(" at {}:{}", std::get<0>(*loc), std::get<1>(*loc));
+    const NodeTag tag = tagOf(current_);
+    return fmt::format("{} in module {}{}", current_->kind().toQualString(), modulePath(tag), location);
+  }
+
+  static std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+ private:
+  static inline const std::string kNoTag;
+
+  // Makes ONNX nodes built while materialising a value carry its producer's tag.
+  class CurrentNode {
+   public:
+    CurrentNode(OnnxBuilder& builder, const Node* node) : builder_(builder), saved_(builder.current_) {
+      builder_.current_ = node;
+    }
+    ~CurrentNode() { builder_.current_ = saved_; }
+
+   private:
+    OnnxBuilder& builder_;
+    const Node* saved_;
+  };
+
+  NodeTag tagOf(const Node* node) const {
+    auto it = tags_.find(node);
+    return it == tags_.end() ? NodeTag{} : it->second;
+  }
+
+  std::string modulePath(const NodeTag& tag) const {
+    if (tag.module < 0) return "(untagged)";
+    const ModuleInfo& m = model_.prepared.tree.at(tag.module);
+    return fmt::format("'{}' ({})", m.path.empty() ? "<root>" : m.path, m.tag);
+  }
+
+  const ValueInfo& valueInfo(const Value* value) const {
+    auto it = model_.values.find(value);
+    if (it == model_.values.end()) fail(fmt::format("no dtype is known for output '{}'", value->debugName()));
+    return it->second;
+  }
+
+  std::string uniqueName(const std::string& base) {
+    int& count = name_counts_[base];
+    std::string name = count == 0 ? base : fmt::format("{}_{}", base, count);
+    ++count;
+    while (!used_names_.insert(name).second) name = fmt::format("{}_{}", base, count++);
+    return name;
+  }
+
+  std::string materializeConstant(const Value* value) {
+    const c10::IValue v = *torch::jit::toIValue(value);
+    if (v.isTensor()) return constTensor(v.toTensor());
+    if (v.isInt()) return constScalar(static_cast<double>(v.toInt()), c10::ScalarType::Long);
+    if (v.isDouble()) return constScalar(v.toDouble(), c10::ScalarType::Double);
+    if (v.isBool()) return constScalar(v.toBool() ? 1 : 0, c10::ScalarType::Bool);
+    if (v.isIntList()) return constInts(v.toIntVector());
+    if (v.isDoubleList()) return constTensor(at::tensor(v.toDoubleVector(), at::kDouble));
+    fail(fmt::format("constant {} cannot be used as a tensor", v.tagKind()));
+  }
+
+  // An int[] whose elements are known only at run time (sizes): Concat of
+  // 1-element tensors.
+  std::string materializeIntList(const Value* value) {
+    if (auto known = constant(value); known && known->isIntList()) return constInts(known->toIntVector());
+    if (value->type()->containedTypes().at(0)->kind() != c10::TypeKind::IntType)
+      fail(fmt::format("list '{}' of {} cannot be used as one tensor", value->debugName(), value->type()->str()));
+    std::vector<std::string> parts;
+    const std::string axis0 = constInts({0});
+    for (const Value* item : value->node()->inputs()) {
+      auto known = constant(item);
+      parts.push_back(known ? constInts({known->toInt()}) : op1("Unsqueeze", {in(item), axis0}));
+    }
+    return op1("Concat", parts, {attr::i("axis", 0)});
+  }
+
+  const LoadedModel& model_;
+  const NodeTags& tags_;
+  const Config& config_;
+  onnx::GraphProto& graph_;
+  std::vector<OnnxNodeInfo>& infos_;
+  const Node* current_ = nullptr;
+  std::unordered_map<const Value*, std::string> names_;
+  std::unordered_map<const Value*, const Parameter*> parameter_of_;
+  std::map<std::pair<const Value*, c10::ScalarType>, std::string> casts_;
+  std::unordered_map<std::string, int> name_counts_;
+  std::unordered_set<std::string> used_names_;
+};
+
+}  // namespace
+
+bool isMaterializedOnUse(c10::Symbol kind) {
+  return kind == c10::prim::Constant || kind == c10::prim::ListConstruct || kind == c10::prim::TupleConstruct;
+}
+
+LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags, const ConverterRegistry& converters,
+                         const Config& config, const std::string& producer_version) {
+  LoweredModel lowered;
+  onnx::ModelProto& proto = lowered.model;
+  proto.set_ir_version(8);
+  proto.set_producer_name("mexport");
+  proto.set_producer_version(producer_version);
+  auto* opset = proto.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(config.opset);
+  onnx::GraphProto& graph = *proto.mutable_graph();
+  graph.set_name(config.model_name);
+
+  OnnxBuilder builder(model, tags, config, graph, lowered.nodes);
+  for (const Node* node : model.prepared.graph->nodes()) {
+    if (isMaterializedOnUse(node->kind())) continue;
+    const Converter* converter = converters.find(node->kind().toQualString(), config.opset);
+    if (converter == nullptr) {
+      builder.convert(node, Converter{node->kind().toQualString(), 1, "", [&](LoweringContext& ctx, const Node&) {
+                                        ctx.fail(fmt::format(
+                                            "no ONNX converter for opset {}; `mexport export --list-ops` lists the "
+                                            "supported ops; a plugin can add one (README, Plugins)",
+                                            config.opset));
+                                      }});
+    }
+    builder.convert(node, *converter);
+  }
+
+  std::vector<std::string> output_names = config.outputs;
+  if (!output_names.empty() && output_names.size() != model.outputs.size())
+    throw UsageError(fmt::format("{}: 'outputs' lists {} names but the model returns {} tensors",
+                                 config.source.empty() ? "command line" : config.source, output_names.size(),
+                                 model.outputs.size()));
+  for (size_t i = output_names.size(); i < model.outputs.size(); ++i)
+    output_names.push_back(i == 0 ? "output" : fmt::format("output_{}", i));
+  builder.finishOutputs(output_names);
+  return lowered;
+}
+
+}  // namespace mexport

@@ -1,0 +1,26 @@
+// Converts the prepared torch graph to an ONNX model through the converter
+// registry; every ONNX node inherits the tag of the torch node it came from.
+#pragma once
+
+#include <vector>
+
+#include "config.h"
+#include "mexport/export_result.h"
+#include "mexport/lowering.h"
+#include "model_loader.h"
+
+namespace mexport {
+
+struct LoweredModel {
+  onnx::ModelProto model;
+  std::vector<OnnxNodeInfo> nodes;  // index-aligned with model.graph().node()
+};
+
+LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags, const ConverterRegistry& converters,
+                         const Config& config, const std::string& producer_version);
+
+// Op kinds the lowering itself materialises on use (constants, int lists) or
+// leaves alone (tuple and list plumbing of the outputs).
+bool isMaterializedOnUse(c10::Symbol kind);
+
+}  // namespace mexport

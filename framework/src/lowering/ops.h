@@ -1,0 +1,21 @@
+// The built-in op converters, one populate function per op family (one source
+// file each, torch-mlir style). populateBuiltinOps registers them all.
+#pragma once
+
+#include "mexport/lowering.h"
+
+namespace mexport {
+
+void populateActivationOps(ConverterRegistry& registry);     // ops_activation.cpp
+void populateConvOps(ConverterRegistry& registry);           // ops_conv.cpp
+void populateElementwiseOps(ConverterRegistry& registry);    // ops_elementwise.cpp
+void populateEmbeddingOps(ConverterRegistry& registry);      // ops_embedding.cpp
+void populateLinearOps(ConverterRegistry& registry);         // ops_linear.cpp
+void populateNormalizationOps(ConverterRegistry& registry);  // ops_normalization.cpp
+void populateReductionOps(ConverterRegistry& registry);      // ops_reduction.cpp
+void populateShapeOps(ConverterRegistry& registry);          // ops_shape.cpp
+
+// All of the above.
+void populateBuiltinOps(ConverterRegistry& registry);  // ops.cpp
+
+}  // namespace mexport

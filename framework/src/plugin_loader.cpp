@@ -1,0 +1,99 @@
+#include "plugin_loader.h"
+
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "mexport/lowering.h"
+#include "mexport/plugin.h"
+
+namespace mexport {
+
+namespace fs = std::filesystem;
+
+void PluginLoader::loadDirectory(const std::string& directory, Registry& registry) {
+  std::error_code ec;
+  if (!fs::is_directory(directory, ec)) return;
+  const std::string canonical = fs::canonical(directory, ec).string();
+  if (std::find(searched_.begin(), searched_.end(), canonical) != searched_.end()) return;
+  searched_.push_back(canonical);
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(directory, ec))
+    if (entry.is_regular_file() && entry.path().extension() == ".so") files.push_back(entry.path().string());
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) loadFile(file, registry);
+}
+
+bool PluginLoader::reject(const std::string& path, const std::string& reason) {
+  rejected_.push_back({path, reason});
+  return false;
+}
+
+bool PluginLoader::loadFile(const std::string& path, Registry& registry) {
+  boost::dll::shared_library library;
+  try {
+    library.load(path, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);
+  } catch (const std::exception& e) {
+    return reject(path, fmt::format("cannot be loaded: {}", e.what()));
+  }
+  if (!library.has(MEXPORT_PLUGIN_ENTRY_POINT))
+    return reject(path, "has no " MEXPORT_PLUGIN_ENTRY_POINT "() entry point; define it with MEXPORT_PLUGIN(...)");
+  const auto entry = library.get<const MexportPluginDescriptor*()>(MEXPORT_PLUGIN_ENTRY_POINT);
+  // Keep the library loaded whatever happens next: anything it made must not
+  // outlive its code.
+  libraries_.push_back(library);
+
+  const MexportPluginDescriptor* d = entry();
+  if (d == nullptr) return reject(path, "entry point returned no descriptor");
+  if (d->abi_version != MEXPORT_PLUGIN_ABI_VERSION)
+    return reject(path, fmt::format("built for plugin ABI {}, this mexport has ABI {}; rebuild it against this SDK",
+                                    d->abi_version, MEXPORT_PLUGIN_ABI_VERSION));
+  if (d->struct_size < sizeof(MexportPluginDescriptor))
+    return reject(path, fmt::format("descriptor is {} bytes, expected {}; rebuild it against this SDK", d->struct_size,
+                                    sizeof(MexportPluginDescriptor)));
+  if (d->name == nullptr || d->version == nullptr || d->torch_version == nullptr)
+    return reject(path, "descriptor lacks a name, version or torch version");
+  if (std::string(d->torch_version) != MEXPORT_TORCH_VERSION)
+    return reject(path, fmt::format("plugin '{}' was built against torch {}, this mexport uses torch {}", d->name,
+                                    d->torch_version, MEXPORT_TORCH_VERSION));
+  if (d->register_fn == nullptr) return reject(path, fmt::format("plugin '{}' has no register function", d->name));
+
+  // The plugin registers into a registry of its own, merged only on success.
+  Registry staging;
+  char error[512] = {0};
+  if (d->register_fn(&staging, error, sizeof error) != 0)
+    return reject(path, fmt::format("plugin '{}' failed to register: {}", d->name, error[0] ? error : "no reason given"));
+  LoadedPlugin plugin{d->name, d->version, path, {}};
+  for (const auto& s : staging.strategies()) plugin.provides.push_back("strategy " + s->name());
+  for (const auto& e : staging.emitters()) plugin.provides.push_back("emitter " + e->name());
+  for (const Converter* c : staging.converters().list()) plugin.provides.push_back("converter " + c->op);
+  try {
+    registry.merge(std::move(staging));
+  } catch (const std::invalid_argument& e) {
+    return reject(path, fmt::format("plugin '{}': {}", d->name, e.what()));
+  }
+  loaded_.push_back(std::move(plugin));
+  return true;
+}
+
+std::vector<std::string> pluginSearchPath(const std::vector<std::string>& extra) {
+  std::vector<std::string> dirs = {MEXPORT_BUILD_PLUGIN_DIR};
+  const fs::path program = boost::dll::program_location().parent_path().string();
+  dirs.push_back((program.parent_path() / "lib" / "mexport" / "plugins").string());
+  if (const char* env = std::getenv("MEXPORT_PLUGIN_PATH")) {
+    std::string list = env;
+    for (size_t start = 0; start <= list.size();) {
+      size_t end = list.find(':', start);
+      if (end == std::string::npos) end = list.size();
+      if (end > start) dirs.push_back(list.substr(start, end - start));
+      start = end + 1;
+    }
+  }
+  dirs.insert(dirs.end(), extra.begin(), extra.end());
+  return dirs;
+}
+
+}  // namespace mexport

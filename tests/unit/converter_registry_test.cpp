@@ -1,0 +1,39 @@
+#include <gtest/gtest.h>
+
+#include "lowering/ops.h"
+#include "mexport/lowering.h"
+
+namespace mexport {
+namespace {
+
+TEST(ConverterRegistry, PicksTheNewestConverterTheOpsetAllows) {
+  ConverterRegistry registry;
+  registry.onOp("aten::foo", 9, "test", [](LoweringContext&, const torch::jit::Node&) {});
+  registry.onOp("aten::foo", 13, "test", [](LoweringContext&, const torch::jit::Node&) {});
+  EXPECT_EQ(registry.find("aten::foo", 8), nullptr);
+  EXPECT_EQ(registry.find("aten::foo", 12)->since_opset, 9);
+  EXPECT_EQ(registry.find("aten::foo", 17)->since_opset, 13);
+  EXPECT_EQ(registry.find("aten::bar", 17), nullptr);
+}
+
+TEST(ConverterRegistry, DuplicatesAreRejectedAndMergeIsAllOrNothing) {
+  ConverterRegistry a, b;
+  a.onOp("aten::foo", 13, "test", [](LoweringContext&, const torch::jit::Node&) {});
+  EXPECT_THROW(a.onOp("aten::foo", 13, "test", [](LoweringContext&, const torch::jit::Node&) {}),
+               std::invalid_argument);
+  b.onOp("aten::bar", 13, "test", [](LoweringContext&, const torch::jit::Node&) {});
+  b.onOp("aten::foo", 13, "test", [](LoweringContext&, const torch::jit::Node&) {});
+  EXPECT_THROW(a.merge(std::move(b)), std::invalid_argument);
+  EXPECT_EQ(a.find("aten::bar", 17), nullptr);
+}
+
+TEST(ConverterRegistry, BuiltinsCoverTheFixtureModelsOps) {
+  ConverterRegistry registry;
+  populateBuiltinOps(registry);
+  for (const char* op : {"aten::linear", "aten::layer_norm", "aten::embedding", "aten::gelu", "aten::softmax",
+                         "aten::view", "aten::_convolution", "aten::batch_norm", "aten::adaptive_avg_pool2d"})
+    EXPECT_NE(registry.find(op, 17), nullptr) << op;
+}
+
+}  // namespace
+}  // namespace mexport
