@@ -1,179 +1,46 @@
-// The mexport command line.
+// The mexport command line: dispatches to one command per file in commands/.
 #include <unistd.h>
 
-#include <boost/program_options.hpp>
 #include <fmt/format.h>
+#include <torch/csrc/api/include/torch/version.h>
+#include <boost/program_options/errors.hpp>
 
-#include <cstdio>
-#include <filesystem>
 #include <iostream>
 
-#include <torch/csrc/api/include/torch/version.h>
-
-#include "config.h"
+#include "commands/commands.h"
 #include "export.h"
 #include "mexport/errors.h"
-#include "mexport/lowering.h"
-#include "plugin_loader.h"
 
-namespace po = boost::program_options;
 using namespace mexport;
 
 namespace {
 
-const char kUsage[] = R"(usage:
-  mexport export --config FILE [--strategy S] [--model PATH] [--output PATH]
-                 [--opset N] [--with-graphml] [--clean-onnx] [--hierarchy-attrs]
-                 [--plugin-dir DIR]... [--no-validate] [--quiet|--verbose]
-  mexport export MODEL.pt OUT.onnx --input NAME:1x16:int64 ...   (no config)
-  mexport export --list-ops
-  mexport plugins [--plugin-dir DIR]...
-  mexport --version
-)";
-
-struct Console {
-  bool quiet = false;
-  bool verbose = false;
-  bool terminal = ::isatty(STDERR_FILENO) != 0;
-
-  void progress(const std::string& stage) const {
-    if (verbose)
-      std::cerr << "mexport: " << stage << "\n";
-    else if (terminal && !quiet)
-      std::cerr << "\r\033[Kmexport: " << stage << "..." << std::flush;
-  }
-  void clearProgress() const {
-    if (terminal && !quiet && !verbose) std::cerr << "\r\033[K" << std::flush;
-  }
+struct Command {
+  const char* name;
+  int (*run)(const CommandArgs& args);
+  const char* usage;
 };
 
+const Command kCommands[] = {
+    {"export", runExportCommand,
+     "export --config FILE [--strategy S] [--model PATH] [--output PATH]\n"
+     "                 [--opset N] [--with-graphml] [--clean-onnx] [--hierarchy-attrs]\n"
+     "                 [--plugin-dir DIR]... [--no-validate] [--quiet|--verbose]\n"
+     "  mexport export MODEL.pt OUT.onnx --input NAME:1x16:int64 ...   (no config)\n"
+     "  mexport export --list-ops"},
+    {"plugins", runPluginsCommand, "plugins [--plugin-dir DIR]..."},
+    {"benchmark", runBenchmarkCommand,
+     "benchmark --config FILE [--strategies a,b,c] [--repeat N] [--json PATH] [--plot PATH]"},
+    {"graphml-to-onnx", runGraphmlToOnnxCommand, "graphml-to-onnx FILE.graphml OUT.onnx"},
+};
+
+void printUsage() {
+  std::cout << "usage:\n";
+  for (const Command& c : kCommands) std::cout << "  mexport " << c.usage << "\n";
+  std::cout << "  mexport --version\n";
+}
+
 std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
-
-void loadPlugins(PluginLoader& loader, Registry& registry, const std::vector<std::string>& extra_dirs) {
-  for (const auto& dir : pluginSearchPath(extra_dirs)) loader.loadDirectory(dir, registry);
-}
-
-int runPlugins(const std::vector<std::string>& args) {
-  po::options_description options("plugins options");
-  options.add_options()("plugin-dir", po::value<std::vector<std::string>>()->default_value({}, ""), "extra plugin directory");
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).run(), vm);
-  po::notify(vm);
-  PluginLoader loader;
-  Registry registry;
-  registerBuiltins(registry);
-  loadPlugins(loader, registry, vm["plugin-dir"].as<std::vector<std::string>>());
-  fmt::print("plugin directories searched:\n");
-  for (const auto& dir : pluginSearchPath(vm["plugin-dir"].as<std::vector<std::string>>())) fmt::print("  {}\n", dir);
-  fmt::print("loaded plugins:\n");
-  for (const auto& p : loader.loaded())
-    fmt::print("  {} {} ({}): {}\n", p.name, p.version, p.path, fmt::join(p.provides, ", "));
-  if (loader.loaded().empty()) fmt::print("  none\n");
-  fmt::print("rejected plugins:\n");
-  for (const auto& r : loader.rejected()) fmt::print("  {}: {}\n", r.path, r.reason);
-  if (loader.rejected().empty()) fmt::print("  none\n");
-  std::vector<std::string> strategies, emitters;
-  for (const auto& s : registry.strategies()) strategies.push_back(s->name());
-  for (const auto& e : registry.emitters()) emitters.push_back(e->name());
-  fmt::print("strategies: {}\nemitters: {}\nconverters: {} ops (mexport export --list-ops)\n", fmt::join(strategies, ", "),
-             fmt::join(emitters, ", "), registry.converters().list().size());
-  return 0;
-}
-
-void listOps(const Registry& registry) {
-  std::string family;
-  for (const Converter* c : registry.converters().list()) {
-    if (c->family != family) fmt::print("{}{}:\n", family.empty() ? "" : "\n", family = c->family);
-    fmt::print("  {:<32} since opset {}\n", c->op, c->since_opset);
-  }
-}
-
-int runExportCommand(const std::vector<std::string>& args) {
-  po::options_description options("export options");
-  options.add_options()
-      ("config", po::value<std::string>(), "YAML export config")
-      ("strategy", po::value<std::string>(), "tagging strategy: auto or a loaded strategy")
-      ("model", po::value<std::string>(), "TorchScript .pt file (overrides model.path)")
-      ("output", po::value<std::string>(), "ONNX file to write (overrides export.output)")
-      ("opset", po::value<int>(), "ONNX opset, 14 to 17")
-      ("input", po::value<std::vector<std::string>>(), "NAME:1x16:int64, in forward() order (no-config form)")
-      ("with-graphml", po::bool_switch(), "also write the hierarchical GraphML (graphml plugin)")
-      ("clean-onnx", po::bool_switch(), "plain node names, no tags")
-      ("hierarchy-attrs", po::bool_switch(), "add hierarchy_tag attributes (fails strict checkers)")
-      ("plugin-dir", po::value<std::vector<std::string>>(), "extra plugin directory (repeatable)")
-      ("no-validate", po::bool_switch(), "skip the numeric validation")
-      ("list-ops", po::bool_switch(), "list the ops the converter registry covers")
-      ("quiet", po::bool_switch(), "print errors only")
-      ("verbose", po::bool_switch(), "print each stage")
-      ("positional", po::value<std::vector<std::string>>(), "MODEL.pt OUT.onnx");
-  po::positional_options_description positional;
-  positional.add("positional", 2);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
-  po::notify(vm);
-
-  Console console{vm["quiet"].as<bool>(), vm["verbose"].as<bool>()};
-  Config config;
-  if (vm.count("config")) config = loadConfig(vm["config"].as<std::string>());
-  if (vm.count("positional")) {
-    const auto positional_args = vm["positional"].as<std::vector<std::string>>();
-    if (vm.count("config")) throw UsageError("give either --config FILE or MODEL.pt OUT.onnx, not both");
-    if (positional_args.size() != 2) throw UsageError("expected MODEL.pt OUT.onnx after 'export'");
-    config.model_path = positional_args[0];
-    config.output = positional_args[1];
-    config.model_name = std::filesystem::path(config.model_path).stem().string();
-  }
-  if (vm.count("input")) {
-    if (vm.count("config")) throw UsageError("--input is for the no-config form; list inputs in the config");
-    for (const auto& flag : vm["input"].as<std::vector<std::string>>()) config.inputs.push_back(parseInputFlag(flag));
-  }
-  if (vm.count("strategy")) config.strategy = vm["strategy"].as<std::string>();
-  if (vm.count("model")) config.model_path = vm["model"].as<std::string>();
-  if (vm.count("output")) config.output = vm["output"].as<std::string>();
-  if (vm.count("opset")) config.opset = vm["opset"].as<int>();
-  if (vm["clean-onnx"].as<bool>() && vm["hierarchy-attrs"].as<bool>())
-    throw UsageError("--clean-onnx and --hierarchy-attrs contradict each other; pick one");
-  if (vm["clean-onnx"].as<bool>()) config.hierarchy = HierarchyMode::kNone;
-  if (vm["hierarchy-attrs"].as<bool>()) config.hierarchy = HierarchyMode::kAttributes;
-  if (vm["no-validate"].as<bool>()) config.validate_numeric = false;
-  if (vm["with-graphml"].as<bool>()) {
-    bool listed = false;
-    for (const auto& e : config.emitters) listed = listed || e.name == "graphml";
-    if (!listed) config.emitters.push_back({"graphml", {}});
-  }
-  if (vm.count("plugin-dir"))
-    for (const auto& dir : vm["plugin-dir"].as<std::vector<std::string>>()) config.plugin_paths.push_back(dir);
-
-  PluginLoader loader;  // outlives the registry: plugin code stays loaded while its objects live
-  Registry registry;
-  registerBuiltins(registry);
-  loadPlugins(loader, registry, config.plugin_paths);
-  if (vm["list-ops"].as<bool>()) {
-    listOps(registry);
-    return 0;
-  }
-  if (!vm.count("config") && !vm.count("positional"))
-    throw UsageError("export needs --config FILE or MODEL.pt OUT.onnx --input ...");
-
-  ExportOutcome outcome = runExport(config, registry, [&](const std::string& stage) { console.progress(stage); });
-  console.clearProgress();
-  for (const auto& w : outcome.warnings) std::cerr << "mexport: warning: " << w << "\n";
-  if (!console.quiet) {
-    const ExportResult& r = outcome.result;
-    const Coverage& c = r.coverage;
-    double seconds = 0;
-    for (const auto& [stage, s] : r.timings)
-      if (stage == "total") seconds = s;
-    fmt::print("mexport: exported {} with strategy {} in {:.2f} s: {} ONNX nodes, {:.1f}% tagged "
-               "(direct {}, inferred {}, root {}, untagged {})\n",
-               r.settings.model_name, r.strategy, seconds, c.total, 100 * c.taggedRatio(), c.direct, c.inferred,
-               c.root, c.untagged);
-    for (const auto& a : r.attempts)
-      if (a.outcome != "ok") fmt::print("mexport: strategy {} failed: {}\n", a.name, a.reason);
-    for (const auto& file : outcome.written) fmt::print("  wrote {}\n", file);
-  }
-  return 0;
-}
 
 }  // namespace
 
@@ -181,22 +48,23 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-      std::cout << kUsage;
+      printUsage();
       return args.empty() ? 2 : 0;
     }
     if (args[0] == "--version") {
       fmt::print("mexport {} (torch {}, ONNX IR 8, opsets 14-17)\n", kToolVersion, TORCH_VERSION);
       return 0;
     }
-    const std::string command = args[0];
+    const std::string name = args[0];
     args.erase(args.begin());
-    if (command == "export") return runExportCommand(args);
-    if (command == "plugins") return runPlugins(args);
-    throw UsageError(fmt::format("unknown command '{}'; commands: export, plugins (mexport --help)", command));
+    for (const Command& c : kCommands)
+      if (name == c.name) return c.run(args);
+    throw UsageError(fmt::format("unknown command '{}'; see mexport --help", name));
   } catch (const Error& e) {
-    std::cerr << (::isatty(STDERR_FILENO) ? "\r\033[K" : "") << "mexport: error: " << firstLine(e.what()) << "\n";
+    std::cerr << (::isatty(STDERR_FILENO) ? "\r\033[K" : "")
+              << "mexport: error: " << firstLine(e.what()) << "\n";
     return e.exitCode();
-  } catch (const po::error& e) {
+  } catch (const boost::program_options::error& e) {
     std::cerr << "mexport: error: " << e.what() << " (mexport --help)\n";
     return 2;
   } catch (const std::exception& e) {

@@ -1,7 +1,7 @@
 #include "plugin_loader.h"
 
-#include <boost/dll/runtime_symbol_info.hpp>
 #include <fmt/format.h>
+#include <boost/dll/runtime_symbol_info.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -22,9 +22,14 @@ void PluginLoader::loadDirectory(const std::string& directory, Registry& registr
   searched_.push_back(canonical);
   std::vector<std::string> files;
   for (const auto& entry : fs::directory_iterator(directory, ec))
-    if (entry.is_regular_file() && entry.path().extension() == ".so") files.push_back(entry.path().string());
+    if (entry.is_regular_file() && entry.path().extension() == ".so")
+      files.push_back(entry.path().string());
   std::sort(files.begin(), files.end());
   for (const auto& file : files) loadFile(file, registry);
+}
+
+void PluginLoader::loadSearchPath(Registry& registry, const std::vector<std::string>& extra_dirs) {
+  for (const auto& dir : pluginSearchPath(extra_dirs)) loadDirectory(dir, registry);
 }
 
 bool PluginLoader::reject(const std::string& path, const std::string& reason) {
@@ -40,7 +45,8 @@ bool PluginLoader::loadFile(const std::string& path, Registry& registry) {
     return reject(path, fmt::format("cannot be loaded: {}", e.what()));
   }
   if (!library.has(MEXPORT_PLUGIN_ENTRY_POINT))
-    return reject(path, "has no " MEXPORT_PLUGIN_ENTRY_POINT "() entry point; define it with MEXPORT_PLUGIN(...)");
+    return reject(path, "has no " MEXPORT_PLUGIN_ENTRY_POINT
+                        "() entry point; define it with MEXPORT_PLUGIN(...)");
   const auto entry = library.get<const MexportPluginDescriptor*()>(MEXPORT_PLUGIN_ENTRY_POINT);
   // Keep the library loaded whatever happens next: anything it made must not
   // outlive its code.
@@ -49,27 +55,34 @@ bool PluginLoader::loadFile(const std::string& path, Registry& registry) {
   const MexportPluginDescriptor* d = entry();
   if (d == nullptr) return reject(path, "entry point returned no descriptor");
   if (d->abi_version != MEXPORT_PLUGIN_ABI_VERSION)
-    return reject(path, fmt::format("built for plugin ABI {}, this mexport has ABI {}; rebuild it against this SDK",
-                                    d->abi_version, MEXPORT_PLUGIN_ABI_VERSION));
+    return reject(
+        path,
+        fmt::format("built for plugin ABI {}, this mexport has ABI {}; rebuild it against this SDK",
+                    d->abi_version, MEXPORT_PLUGIN_ABI_VERSION));
   if (d->struct_size < sizeof(MexportPluginDescriptor))
-    return reject(path, fmt::format("descriptor is {} bytes, expected {}; rebuild it against this SDK", d->struct_size,
-                                    sizeof(MexportPluginDescriptor)));
+    return reject(path,
+                  fmt::format("descriptor is {} bytes, expected {}; rebuild it against this SDK",
+                              d->struct_size, sizeof(MexportPluginDescriptor)));
   if (d->name == nullptr || d->version == nullptr || d->torch_version == nullptr)
     return reject(path, "descriptor lacks a name, version or torch version");
   if (std::string(d->torch_version) != MEXPORT_TORCH_VERSION)
-    return reject(path, fmt::format("plugin '{}' was built against torch {}, this mexport uses torch {}", d->name,
-                                    d->torch_version, MEXPORT_TORCH_VERSION));
-  if (d->register_fn == nullptr) return reject(path, fmt::format("plugin '{}' has no register function", d->name));
+    return reject(path,
+                  fmt::format("plugin '{}' was built against torch {}, this mexport uses torch {}",
+                              d->name, d->torch_version, MEXPORT_TORCH_VERSION));
+  if (d->register_fn == nullptr)
+    return reject(path, fmt::format("plugin '{}' has no register function", d->name));
 
   // The plugin registers into a registry of its own, merged only on success.
   Registry staging;
   char error[512] = {0};
   if (d->register_fn(&staging, error, sizeof error) != 0)
-    return reject(path, fmt::format("plugin '{}' failed to register: {}", d->name, error[0] ? error : "no reason given"));
+    return reject(path, fmt::format("plugin '{}' failed to register: {}", d->name,
+                                    error[0] ? error : "no reason given"));
   LoadedPlugin plugin{d->name, d->version, path, {}};
   for (const auto& s : staging.strategies()) plugin.provides.push_back("strategy " + s->name());
   for (const auto& e : staging.emitters()) plugin.provides.push_back("emitter " + e->name());
-  for (const Converter* c : staging.converters().list()) plugin.provides.push_back("converter " + c->op);
+  for (const Converter* c : staging.converters().list())
+    plugin.provides.push_back("converter " + c->op);
   try {
     registry.merge(std::move(staging));
   } catch (const std::invalid_argument& e) {

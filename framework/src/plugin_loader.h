@@ -31,6 +31,8 @@ class PluginLoader {
   void loadDirectory(const std::string& directory, Registry& registry);
   // Returns false (and records why) when the plugin is rejected.
   bool loadFile(const std::string& path, Registry& registry);
+  // Loads every directory of pluginSearchPath(extra_dirs).
+  void loadSearchPath(Registry& registry, const std::vector<std::string>& extra_dirs);
 
   const std::vector<LoadedPlugin>& loaded() const { return loaded_; }
   const std::vector<RejectedPlugin>& rejected() const { return rejected_; }
