@@ -18,7 +18,9 @@ void OutputFiles::write(const std::string& path, std::string_view bytes) {
   if (final_path.has_parent_path()) {
     std::error_code ec;
     fs::create_directories(final_path.parent_path(), ec);
-    if (ec) throw ExportError("cannot create directory " + final_path.parent_path().string() + ": " + ec.message());
+    if (ec)
+      throw ExportError("cannot create directory " + final_path.parent_path().string() + ": " +
+                        ec.message());
   }
   const std::string temporary = path + ".tmp" + std::to_string(::getpid());
   std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
@@ -36,7 +38,8 @@ std::vector<std::string> OutputFiles::commit() {
   for (const auto& [temporary, final_path] : staged_) {
     std::error_code ec;
     fs::rename(temporary, final_path, ec);
-    if (ec) throw ExportError("cannot move " + temporary + " to " + final_path + ": " + ec.message());
+    if (ec)
+      throw ExportError("cannot move " + temporary + " to " + final_path + ": " + ec.message());
     written.push_back(final_path);
   }
   staged_.clear();

@@ -2,9 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <filesystem>
-#include <fmt/format.h>
 
 #include "mexport/errors.h"
 
@@ -27,13 +27,15 @@ class ConfigReader {
   }
 
   // Rejects keys of `map` that are not in `allowed`, naming the closest one.
-  void checkKeys(const YAML::Node& map, const std::string& where, const std::vector<std::string>& allowed) const {
+  void checkKeys(const YAML::Node& map, const std::string& where,
+                 const std::vector<std::string>& allowed) const {
     if (!map.IsMap()) fail(map, fmt::format("'{}' must be a mapping", where));
     for (const auto& item : map) {
       const std::string key = item.first.as<std::string>();
       if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-      fail(item.first, fmt::format("unknown key '{}{}'; did you mean '{}'?", where.empty() ? "" : where + ".", key,
-                                   closestMatch(key, allowed)));
+      fail(item.first,
+           fmt::format("unknown key '{}{}'; did you mean '{}'?", where.empty() ? "" : where + ".",
+                       key, closestMatch(key, allowed)));
     }
   }
 
@@ -42,15 +44,17 @@ class ConfigReader {
     try {
       return node.as<T>();
     } catch (const YAML::Exception&) {
-      fail(node, fmt::format("'{}' must be {} (got '{}')", key, what, node.IsScalar() ? node.Scalar() : "a collection"));
+      fail(node, fmt::format("'{}' must be {} (got '{}')", key, what,
+                             node.IsScalar() ? node.Scalar() : "a collection"));
     }
   }
 
-  std::string oneOf(const YAML::Node& node, const std::string& key, const std::vector<std::string>& allowed) const {
+  std::string oneOf(const YAML::Node& node, const std::string& key,
+                    const std::vector<std::string>& allowed) const {
     std::string value = scalar<std::string>(node, key, "a string");
     if (std::find(allowed.begin(), allowed.end(), value) == allowed.end())
-      fail(node, fmt::format("'{}' must be one of {} (got '{}'; did you mean '{}'?)", key, fmt::join(allowed, ", "),
-                             value, closestMatch(value, allowed)));
+      fail(node, fmt::format("'{}' must be one of {} (got '{}'; did you mean '{}'?)", key,
+                             fmt::join(allowed, ", "), value, closestMatch(value, allowed)));
     return value;
   }
 
@@ -75,20 +79,24 @@ class ConfigReader {
     if (node["file"]) {
       spec.file = path(node["file"], "file");
     } else {
-      if (!node["shape"]) fail(node, fmt::format("input '{}' needs a 'shape' (or a 'file')", spec.name));
+      if (!node["shape"])
+        fail(node, fmt::format("input '{}' needs a 'shape' (or a 'file')", spec.name));
       spec.shape = scalar<std::vector<int64_t>>(node["shape"], "shape", "a list of integers");
       for (int64_t d : spec.shape)
-        if (d < 0) fail(node["shape"], fmt::format("input '{}' has a negative dimension", spec.name));
+        if (d < 0)
+          fail(node["shape"], fmt::format("input '{}' has a negative dimension", spec.name));
     }
     if (node["dtype"]) spec.dtype = oneOf(node["dtype"], "dtype", kDtypes);
     if (node["range"]) {
       auto r = scalar<std::vector<double>>(node["range"], "range", "a list [low, high]");
-      if (r.size() != 2 || !(r[0] < r[1])) fail(node["range"], "'range' must be [low, high] with low < high");
+      if (r.size() != 2 || !(r[0] < r[1]))
+        fail(node["range"], "'range' must be [low, high] with low < high");
       spec.range = std::make_pair(r[0], r[1]);
     }
     if (node["fill"]) spec.fill = scalar<double>(node["fill"], "fill", "a number");
     if (node["dynamic"]) {
-      if (!node["dynamic"].IsMap()) fail(node["dynamic"], "'dynamic' must map an axis to a name, e.g. {0: batch}");
+      if (!node["dynamic"].IsMap())
+        fail(node["dynamic"], "'dynamic' must map an axis to a name, e.g. {0: batch}");
       for (const auto& axis : node["dynamic"]) {
         const int64_t index = scalar<int64_t>(axis.first, "dynamic", "an axis number");
         // A file's shape is known only once it is read; inputs.cpp checks those axes.
@@ -111,7 +119,8 @@ class ConfigReader {
       EmitterSpec spec{item.first.as<std::string>(), {}};
       if (item.second.IsMap())
         for (const auto& option : item.second)
-          spec.options[option.first.as<std::string>()] = scalar<std::string>(option.second, "emitters", "a string");
+          spec.options[option.first.as<std::string>()] =
+              scalar<std::string>(option.second, "emitters", "a string");
       else if (!item.second.IsNull())
         fail(item.second, fmt::format("options of emitter '{}' must be a map", spec.name));
       out.push_back(spec);
@@ -160,8 +169,10 @@ Config loadConfig(const std::string& file) {
   ConfigReader r(file);
   Config c;
   c.source = file;
-  if (!root.IsMap()) r.fail(root, "the config must be a YAML mapping (model:, inputs:, export: ...)");
-  r.checkKeys(root, "", {"model", "inputs", "outputs", "export", "emitters", "plugins", "validate", "seed"});
+  if (!root.IsMap())
+    r.fail(root, "the config must be a YAML mapping (model:, inputs:, export: ...)");
+  r.checkKeys(root, "",
+              {"model", "inputs", "outputs", "export", "emitters", "plugins", "validate", "seed"});
 
   const YAML::Node model = root["model"];
   if (!model) r.fail(root, "missing 'model' section with 'path'");
@@ -172,30 +183,43 @@ Config loadConfig(const std::string& file) {
                                : fs::path(c.model_path).stem().string();
 
   if (root["inputs"]) {
-    if (!root["inputs"].IsSequence()) r.fail(root["inputs"], "'inputs' must be a list in forward() order");
+    if (!root["inputs"].IsSequence())
+      r.fail(root["inputs"], "'inputs' must be a list in forward() order");
     for (const auto& input : root["inputs"]) c.inputs.push_back(r.input(input));
   }
   if (root["outputs"]) c.outputs = r.strings(root["outputs"], "outputs");
 
   if (const YAML::Node e = root["export"]) {
-    r.checkKeys(e, "export", {"output", "opset", "strategy", "fallback", "priority", "min_coverage", "hierarchy",
-                              "tag_style"});
+    r.checkKeys(e, "export",
+                {"output", "opset", "strategy", "fallback", "priority", "min_coverage",
+                 "root_fallback", "hierarchy", "tag_style"});
     if (e["output"]) c.output = r.path(e["output"], "export.output");
     if (e["opset"]) c.opset = r.scalar<int>(e["opset"], "export.opset", "an integer");
-    if (e["strategy"]) c.strategy = r.scalar<std::string>(e["strategy"], "export.strategy", "a strategy name");
+    if (e["strategy"])
+      c.strategy = r.scalar<std::string>(e["strategy"], "export.strategy", "a strategy name");
     if (e["fallback"]) c.fallback = r.strings(e["fallback"], "export.fallback");
-    if (e["priority"]) c.priority = r.oneOf(e["priority"], "export.priority", {"coverage", "speed"});
+    if (e["priority"])
+      c.priority = r.oneOf(e["priority"], "export.priority", {"coverage", "speed"});
     if (e["min_coverage"]) {
-      c.min_coverage = r.scalar<double>(e["min_coverage"], "export.min_coverage", "a number in [0, 1]");
-      if (c.min_coverage < 0 || c.min_coverage > 1) r.fail(e["min_coverage"], "'export.min_coverage' must be in [0, 1]");
+      c.min_coverage =
+          r.scalar<double>(e["min_coverage"], "export.min_coverage", "a number in [0, 1]");
+      if (c.min_coverage < 0 || c.min_coverage > 1)
+        r.fail(e["min_coverage"], "'export.min_coverage' must be in [0, 1]");
     }
+    if (e["root_fallback"])
+      c.root_fallback =
+          r.scalar<bool>(e["root_fallback"], "export.root_fallback", "true or false");
     if (e["hierarchy"]) {
-      const std::string h = r.oneOf(e["hierarchy"], "export.hierarchy", {"tags", "attributes", "none"});
-      c.hierarchy = h == "tags" ? HierarchyMode::kTags : h == "attributes" ? HierarchyMode::kAttributes : HierarchyMode::kNone;
+      const std::string h =
+          r.oneOf(e["hierarchy"], "export.hierarchy", {"tags", "attributes", "none"});
+      c.hierarchy = h == "tags"         ? HierarchyMode::kTags
+                    : h == "attributes" ? HierarchyMode::kAttributes
+                                        : HierarchyMode::kNone;
     }
     if (e["tag_style"])
-      c.tag_style = r.oneOf(e["tag_style"], "export.tag_style", {"class", "path"}) == "path" ? TagStyle::kPath
-                                                                                            : TagStyle::kClass;
+      c.tag_style = r.oneOf(e["tag_style"], "export.tag_style", {"class", "path"}) == "path"
+                        ? TagStyle::kPath
+                        : TagStyle::kClass;
   }
   if (root["emitters"]) c.emitters = r.emitters(root["emitters"]);
   if (const YAML::Node p = root["plugins"]) {
@@ -205,7 +229,8 @@ Config loadConfig(const std::string& file) {
   }
   if (const YAML::Node v = root["validate"]) {
     r.checkKeys(v, "validate", {"numeric", "atol", "rtol"});
-    if (v["numeric"]) c.validate_numeric = r.scalar<bool>(v["numeric"], "validate.numeric", "true or false");
+    if (v["numeric"])
+      c.validate_numeric = r.scalar<bool>(v["numeric"], "validate.numeric", "true or false");
     if (v["atol"]) c.atol = r.scalar<double>(v["atol"], "validate.atol", "a number");
     if (v["rtol"]) c.rtol = r.scalar<double>(v["rtol"], "validate.rtol", "a number");
   }
@@ -214,7 +239,8 @@ Config loadConfig(const std::string& file) {
 }
 
 InputSpec parseInputFlag(const std::string& flag) {
-  const std::string usage = "expected NAME:DIMS:DTYPE such as input_ids:1x16:int64 (a dim 'batch=1' is dynamic)";
+  const std::string usage =
+      "expected NAME:DIMS:DTYPE such as input_ids:1x16:int64 (a dim 'batch=1' is dynamic)";
   InputSpec spec;
   const size_t first = flag.find(':');
   const size_t last = flag.rfind(':');
@@ -223,20 +249,22 @@ InputSpec parseInputFlag(const std::string& flag) {
   spec.name = flag.substr(0, first);
   spec.dtype = flag.substr(last + 1);
   if (std::find(kDtypes.begin(), kDtypes.end(), spec.dtype) == kDtypes.end())
-    throw UsageError(fmt::format("--input '{}': unknown dtype '{}'; did you mean '{}'?", flag, spec.dtype,
-                                 closestMatch(spec.dtype, kDtypes)));
+    throw UsageError(fmt::format("--input '{}': unknown dtype '{}'; did you mean '{}'?", flag,
+                                 spec.dtype, closestMatch(spec.dtype, kDtypes)));
   const std::string dims = flag.substr(first + 1, last - first - 1);
   size_t start = 0;
   while (start <= dims.size()) {
     size_t end = dims.find('x', start);
-    std::string dim = dims.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string dim =
+        dims.substr(start, end == std::string::npos ? std::string::npos : end - start);
     const size_t eq = dim.find('=');
     try {
       size_t used = 0;
       const std::string digits = eq == std::string::npos ? dim : dim.substr(eq + 1);
       const int64_t size = std::stoll(digits, &used);
       if (used != digits.size() || size < 0) throw std::invalid_argument(dim);
-      if (eq != std::string::npos) spec.dynamic[static_cast<int64_t>(spec.shape.size())] = dim.substr(0, eq);
+      if (eq != std::string::npos)
+        spec.dynamic[static_cast<int64_t>(spec.shape.size())] = dim.substr(0, eq);
       spec.shape.push_back(size);
     } catch (const std::exception&) {
       throw UsageError(fmt::format("--input '{}': bad dimension '{}'; {}", flag, dim, usage));
@@ -249,12 +277,15 @@ InputSpec parseInputFlag(const std::string& flag) {
 
 void checkConfig(const Config& c) {
   const std::string where = c.source.empty() ? "command line" : c.source;
-  if (c.model_path.empty()) throw UsageError(where + ": no model given; set model.path or pass MODEL.pt");
-  if (c.output.empty()) throw UsageError(where + ": no output given; set export.output or pass --output");
+  if (c.model_path.empty())
+    throw UsageError(where + ": no model given; set model.path or pass MODEL.pt");
+  if (c.output.empty())
+    throw UsageError(where + ": no output given; set export.output or pass --output");
   if (c.opset < 14 || c.opset > 17)
     throw UsageError(fmt::format("{}: opset {} is not supported; use 14 to 17", where, c.opset));
   if (c.inputs.empty())
-    throw UsageError(where + ": no inputs given; list them under 'inputs:' or pass --input NAME:1x16:int64");
+    throw UsageError(
+        where + ": no inputs given; list them under 'inputs:' or pass --input NAME:1x16:int64");
 }
 
 }  // namespace mexport

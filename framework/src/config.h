@@ -20,7 +20,7 @@ struct InputSpec {
   std::string dtype = "float32";
   std::optional<std::pair<double, double>> range;  // [low, high)
   std::optional<double> fill;
-  std::string file;                      // a NumPy .npy file instead of generated values
+  std::string file;                        // a NumPy .npy file instead of generated values
   std::map<int64_t, std::string> dynamic;  // axis -> symbolic name
 };
 
@@ -41,6 +41,7 @@ struct Config {
   std::vector<std::string> fallback = {"htp"};
   std::string priority = "coverage";
   double min_coverage = 0.0;
+  bool root_fallback = false;  // untagged nodes go to the root module, provenance root
   HierarchyMode hierarchy = HierarchyMode::kTags;
   TagStyle tag_style = TagStyle::kClass;
   std::vector<EmitterSpec> emitters = {{"onnx", {}}, {"metadata", {}}, {"report", {}}};

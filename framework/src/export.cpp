@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <memory>
 
 #include "emitters/builtin_emitters.h"
 #include "lowering/driver.h"
@@ -30,19 +31,36 @@ class Stopwatch {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
+}  // namespace
+
 Coverage countCoverage(const std::vector<OnnxNodeInfo>& nodes) {
   Coverage c;
   for (const auto& n : nodes) {
     ++c.total;
     switch (n.provenance) {
-      case Provenance::kDirect: ++c.direct; break;
-      case Provenance::kInferred: ++c.inferred; break;
-      case Provenance::kRoot: ++c.root; break;
-      case Provenance::kUntagged: ++c.untagged; break;
+      case Provenance::kDirect:
+        ++c.direct;
+        break;
+      case Provenance::kInferred:
+        ++c.inferred;
+        break;
+      case Provenance::kRoot:
+        ++c.root;
+        break;
+      case Provenance::kUntagged:
+        ++c.untagged;
+        break;
     }
   }
   return c;
 }
+
+SelectionRequest selectionRequest(const Config& config) {
+  return {config.strategy, config.fallback, config.priority, config.min_coverage,
+          config.root_fallback};
+}
+
+namespace {
 
 // A module runs when its first ONNX node does; its ancestors run before it.
 std::vector<int> executionOrder(const ModuleTree& tree, const std::vector<OnnxNodeInfo>& nodes) {
@@ -72,14 +90,16 @@ void registerBuiltins(Registry& registry) {
   populateBuiltinOps(registry.converters());
 }
 
-ExportOutcome runExport(const Config& config, const Registry& registry, const ProgressFn& progress) {
+ExportOutcome runExport(const Config& config, const Registry& registry,
+                        const ProgressFn& progress, const AttemptsFn& on_attempts) {
   checkConfig(config);
   for (const auto& spec : config.emitters)
     if (registry.emitter(spec.name) == nullptr) {
       std::vector<std::string> names;
       for (const auto& e : registry.emitters()) names.push_back(e->name());
-      throw UsageError(fmt::format("unknown emitter '{}'; loaded emitters: {} (see `mexport plugins`)", spec.name,
-                                   fmt::join(names, ", ")));
+      throw UsageError(
+          fmt::format("unknown emitter '{}'; loaded emitters: {} (see `mexport plugins`)",
+                      spec.name, fmt::join(names, ", ")));
     }
 
   ExportOutcome outcome;
@@ -91,23 +111,25 @@ ExportOutcome runExport(const Config& config, const Registry& registry, const Pr
   result.timings.emplace_back("load", clock.lap());
 
   progress("tagging");
-  Selection selection = selectStrategy(
-      registry, model.prepared, {config.strategy, config.fallback, config.priority, config.min_coverage});
+  Selection selection = selectStrategy(registry, model.prepared, selectionRequest(config));
   result.timings.emplace_back("tag", clock.lap());
+  if (on_attempts) on_attempts(selection.attempts);
 
   progress("lowering to ONNX opset " + std::to_string(config.opset));
-  LoweredModel lowered = lowerToOnnx(model, selection.tags, registry.converters(), config, kToolVersion);
+  LoweredModel lowered =
+      lowerToOnnx(model, selection.tags, registry.converters(), config, kToolVersion);
   result.timings.emplace_back("lower", clock.lap());
 
   progress("checking");
   inferShapesAndCheck(lowered.model);
   result.timings.emplace_back("check", clock.lap());
   if (config.validate_numeric)
-    outcome.warnings.push_back("validate.numeric: the numeric check is not available in this version; "
-                               "the ONNX checker and shape inference ran");
+    outcome.warnings.push_back(
+        "validate.numeric: the numeric check is not available in this version; "
+        "the ONNX checker and shape inference ran");
 
-  result.settings = {config.model_name, config.model_path, config.output, config.opset, config.hierarchy,
-                     config.tag_style};
+  result.settings = {config.model_name, config.model_path, config.output,
+                     config.opset,      config.hierarchy,  config.tag_style};
   result.strategy = selection.strategy->name();
   result.tool_version = kToolVersion;
   result.attempts = std::move(selection.attempts);
@@ -122,33 +144,47 @@ ExportOutcome runExport(const Config& config, const Registry& registry, const Pr
 
   addMetadataProp(result.model, "mexport.version", kToolVersion);
   addMetadataProp(result.model, "mexport.strategy", result.strategy);
-  addMetadataProp(result.model, "mexport.tag_style", config.tag_style == TagStyle::kClass ? "class" : "path");
+  addMetadataProp(result.model, "mexport.tag_style",
+                  config.tag_style == TagStyle::kClass ? "class" : "path");
   if (config.hierarchy == HierarchyMode::kAttributes) {
     // Added after the check, which rejects unknown attributes on standard ops.
     auto& nodes = *result.model.mutable_graph()->mutable_node();
     for (int i = 0; i < nodes.size(); ++i) {
       const int module = result.nodes[i].module;
-      *nodes[i].add_attribute() = attr::s("hierarchy_tag", module >= 0 ? result.tree.at(module).tag : "");
+      *nodes[i].add_attribute() =
+          attr::s("hierarchy_tag", module >= 0 ? result.tree.at(module).tag : "");
     }
     outcome.warnings.push_back(
-        "hierarchy_tag attributes are not standard ONNX: the strict ONNX checker and ONNX Runtime reject this file; "
+        "hierarchy_tag attributes are not standard ONNX: the strict ONNX checker and ONNX Runtime "
+        "reject this file; "
         "use the default hierarchy: tags for a runnable model");
   }
 
   // Emitters see the time up to here; writing is timed by the caller.
   result.timings.emplace_back("total", total.lap());
   progress("writing");
+  // The built-in emitters write the export itself: all or nothing. A plugin
+  // emitter adds another view of it (graphml), so it stages its files apart
+  // and its failure costs only its own files.
   OutputFiles files;
+  std::vector<std::unique_ptr<OutputFiles>> plugin_files;
   for (const auto& spec : config.emitters) {
+    const bool builtin = spec.name == "onnx" || spec.name == "metadata" || spec.name == "report";
+    auto own_files = builtin ? nullptr : std::make_unique<OutputFiles>();
     try {
-      registry.emitter(spec.name)->emit(result, spec.options, files);
-    } catch (const Error&) {
-      throw;
+      registry.emitter(spec.name)->emit(result, spec.options, builtin ? files : *own_files);
     } catch (const std::exception& e) {
-      throw ExportError(fmt::format("emitter '{}' failed: {}", spec.name, e.what()));
+      const auto* error = dynamic_cast<const Error*>(&e);
+      if (builtin && error != nullptr) throw;
+      if (builtin) throw ExportError(fmt::format("emitter '{}' failed: {}", spec.name, e.what()));
+      outcome.failed_emitters.push_back({spec.name, e.what(), error != nullptr ? error->exitCode() : 1});
+      continue;
     }
+    if (own_files) plugin_files.push_back(std::move(own_files));
   }
   outcome.written = files.commit();
+  for (auto& own_files : plugin_files)
+    for (auto& path : own_files->commit()) outcome.written.push_back(std::move(path));
   return outcome;
 }
 

@@ -13,9 +13,10 @@ namespace mexport {
 
 c10::ScalarType parseDtype(const std::string& dtype) {
   static const std::map<std::string, c10::ScalarType> kTypes = {
-      {"float32", at::kFloat}, {"float16", at::kHalf}, {"float64", at::kDouble}, {"bfloat16", at::kBFloat16},
-      {"int64", at::kLong},    {"int32", at::kInt},    {"int16", at::kShort},    {"int8", at::kChar},
-      {"uint8", at::kByte},    {"bool", at::kBool}};
+      {"float32", at::kFloat},     {"float16", at::kHalf}, {"float64", at::kDouble},
+      {"bfloat16", at::kBFloat16}, {"int64", at::kLong},   {"int32", at::kInt},
+      {"int16", at::kShort},       {"int8", at::kChar},    {"uint8", at::kByte},
+      {"bool", at::kBool}};
   auto it = kTypes.find(dtype);
   if (it == kTypes.end()) throw UsageError("unknown dtype '" + dtype + "'");
   return it->second;
@@ -41,25 +42,33 @@ at::Tensor readNpy(const std::string& path) {
       !std::regex_search(header, order, std::regex("'fortran_order':\\s*(True|False)")) ||
       !std::regex_search(header, shape, std::regex("'shape':\\s*\\(([^)]*)\\)")))
     throw UsageError(fmt::format("{}: unreadable .npy header", path));
-  if (descr[1] == ">") throw UsageError(fmt::format("{}: big-endian arrays are not supported; save as little-endian", path));
-  if (order[1] == "True") throw UsageError(fmt::format("{}: Fortran-ordered arrays are not supported; use numpy.ascontiguousarray", path));
+  if (descr[1] == ">")
+    throw UsageError(
+        fmt::format("{}: big-endian arrays are not supported; save as little-endian", path));
+  if (order[1] == "True")
+    throw UsageError(fmt::format(
+        "{}: Fortran-ordered arrays are not supported; use numpy.ascontiguousarray", path));
 
   static const std::map<std::string, c10::ScalarType> kNumpyTypes = {
-      {"f4", at::kFloat}, {"f2", at::kHalf}, {"f8", at::kDouble}, {"i8", at::kLong}, {"i4", at::kInt},
-      {"i2", at::kShort}, {"i1", at::kChar}, {"u1", at::kByte},   {"b1", at::kBool}};
+      {"f4", at::kFloat}, {"f2", at::kHalf}, {"f8", at::kDouble},
+      {"i8", at::kLong},  {"i4", at::kInt},  {"i2", at::kShort},
+      {"i1", at::kChar},  {"u1", at::kByte}, {"b1", at::kBool}};
   const std::string code = descr[2].str() + descr[3].str();
   auto type = kNumpyTypes.find(code);
-  if (type == kNumpyTypes.end()) throw UsageError(fmt::format("{}: NumPy dtype '{}' is not supported", path, code));
+  if (type == kNumpyTypes.end())
+    throw UsageError(fmt::format("{}: NumPy dtype '{}' is not supported", path, code));
 
   std::vector<int64_t> dims;
   std::string dims_text = shape[1];
   std::regex number("\\d+");
-  for (auto it = std::sregex_iterator(dims_text.begin(), dims_text.end(), number); it != std::sregex_iterator(); ++it)
+  for (auto it = std::sregex_iterator(dims_text.begin(), dims_text.end(), number);
+       it != std::sregex_iterator(); ++it)
     dims.push_back(std::stoll(it->str()));
   at::Tensor tensor = at::empty(dims, at::TensorOptions().dtype(type->second));
   const auto bytes = static_cast<std::streamsize>(tensor.nbytes());
   file.read(static_cast<char*>(tensor.data_ptr()), bytes);
-  if (file.gcount() != bytes) throw UsageError(fmt::format("{}: file is shorter than its header says", path));
+  if (file.gcount() != bytes)
+    throw UsageError(fmt::format("{}: file is shorter than its header says", path));
   return tensor;
 }
 
@@ -71,7 +80,8 @@ std::vector<at::Tensor> makeInputs(const std::vector<InputSpec>& specs, uint64_t
       at::Tensor t = readNpy(spec.file);
       for (const auto& [axis, name] : spec.dynamic)
         if (axis < 0 || axis >= t.dim())
-          throw UsageError(fmt::format("input '{}': dynamic axis {} but {} has {} dims", spec.name, axis, spec.file, t.dim()));
+          throw UsageError(fmt::format("input '{}': dynamic axis {} but {} has {} dims", spec.name,
+                                       axis, spec.file, t.dim()));
       inputs.push_back(t);
       continue;
     }
@@ -83,11 +93,16 @@ std::vector<at::Tensor> makeInputs(const std::vector<InputSpec>& specs, uint64_t
     if (spec.fill) {
       t = at::full(spec.shape, *spec.fill, options);
     } else if (at::isFloatingType(type)) {
-      t = spec.range ? at::empty(spec.shape, at::kDouble).uniform_(spec.range->first, spec.range->second, generator).to(type)
+      t = spec.range ? at::empty(spec.shape, at::kDouble)
+                           .uniform_(spec.range->first, spec.range->second, generator)
+                           .to(type)
                      : at::randn(spec.shape, generator, at::kDouble).to(type);
     } else {
-      const auto [low, high] = spec.range.value_or(std::make_pair(0.0, type == at::kBool ? 2.0 : 10.0));
-      t = at::randint(static_cast<int64_t>(low), static_cast<int64_t>(high), spec.shape, generator, at::kLong).to(type);
+      const auto [low, high] =
+          spec.range.value_or(std::make_pair(0.0, type == at::kBool ? 2.0 : 10.0));
+      t = at::randint(static_cast<int64_t>(low), static_cast<int64_t>(high), spec.shape, generator,
+                      at::kLong)
+              .to(type);
     }
     inputs.push_back(t);
   }

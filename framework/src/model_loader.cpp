@@ -3,10 +3,10 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
+#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/passes/lower_tuples.h>
-#include <torch/csrc/jit/runtime/interpreter.h>
 #include <torch/csrc/jit/serialization/import.h>
 
 #include <filesystem>
@@ -75,13 +75,16 @@ class AttributeResolver {
     resolveBlock(graph_.block());
     for (auto it = module_reads_.rbegin(); it != module_reads_.rend(); ++it) {
       if ((*it)->output()->hasUses())
-        throw ExportError(fmt::format("module '{}' is used as a value by {}; mexport exports tensors only",
-                                      objects_[(*it)->output()].path, (*it)->output()->uses()[0].user->kind().toQualString()));
+        throw ExportError(
+            fmt::format("module '{}' is used as a value by {}; mexport exports tensors only",
+                        objects_[(*it)->output()].path,
+                        (*it)->output()->uses()[0].user->kind().toQualString()));
       (*it)->destroy();
     }
     if (graph_.inputs().at(0)->hasUses())
-      throw ExportError(fmt::format("the model's forward uses 'self' in {}; only attribute reads are supported",
-                                    graph_.inputs().at(0)->uses()[0].user->kind().toQualString()));
+      throw ExportError(
+          fmt::format("the model's forward uses 'self' in {}; only attribute reads are supported",
+                      graph_.inputs().at(0)->uses()[0].user->kind().toQualString()));
     graph_.eraseInput(0);
     return std::move(parameters_);
   }
@@ -97,8 +100,10 @@ class AttributeResolver {
       Node* node = *it++;
       for (torch::jit::Block* sub : node->blocks()) resolveBlock(sub);
       if (node->kind() == c10::prim::SetAttr)
-        throw ExportError(fmt::format("the model assigns attribute '{}' in forward (prim::SetAttr); mexport exports "
-                                      "stateless forward passes only", node->s(c10::attr::name)));
+        throw ExportError(fmt::format(
+            "the model assigns attribute '{}' in forward (prim::SetAttr); mexport exports "
+            "stateless forward passes only",
+            node->s(c10::attr::name)));
       if (node->kind() != c10::prim::GetAttr) continue;
       auto owner = objects_.find(node->input());
       if (owner == objects_.end()) continue;
@@ -140,15 +145,18 @@ class AttributeResolver {
 
 void flattenOutput(Value* value, std::vector<const Value*>& out) {
   Node* producer = value->node();
-  if (producer->kind() == c10::prim::TupleConstruct || producer->kind() == c10::prim::ListConstruct) {
-    if (value->type()->kind() == c10::TypeKind::TupleType || value->type()->kind() == c10::TypeKind::ListType) {
+  if (producer->kind() == c10::prim::TupleConstruct ||
+      producer->kind() == c10::prim::ListConstruct) {
+    if (value->type()->kind() == c10::TypeKind::TupleType ||
+        value->type()->kind() == c10::TypeKind::ListType) {
       for (Value* element : producer->inputs()) flattenOutput(element, out);
       return;
     }
   }
   if (value->type()->kind() != c10::TypeKind::TensorType)
-    throw ExportError(fmt::format("the model returns a {}; mexport exports tensors and tuples or lists of tensors",
-                                  value->type()->str()));
+    throw ExportError(fmt::format(
+        "the model returns a {}; mexport exports tensors and tuples or lists of tensors",
+        value->type()->str()));
   out.push_back(value);
 }
 
@@ -157,8 +165,11 @@ bool recordable(const Value* value) {
     case c10::TypeKind::TensorType:
     case c10::TypeKind::IntType:
     case c10::TypeKind::FloatType:
-    case c10::TypeKind::BoolType: return true;
-    default: return false;
+    case c10::TypeKind::NumberType:
+    case c10::TypeKind::BoolType:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -172,48 +183,62 @@ ValueInfo infoOf(const c10::IValue& value) {
 
 // Runs the prepared graph once on the example inputs, with every value of the
 // top-level block as an extra output, and records dtypes and sizes. The
-// interpreter works on its own copy of the graph; the extra outputs are
-// removed afterwards.
+// executor optimises its own copy of the graph; the extra outputs are removed
+// afterwards.
 void referenceRun(LoadedModel& model) {
   torch::jit::Graph& graph = *model.prepared.graph;
-  const size_t real_outputs = graph.outputs().size();
+  // Functions return one value: pack the real outputs and every probed value
+  // into one tuple for the run, then put the real outputs back.
+  const std::vector<Value*> real_outputs(graph.outputs().begin(), graph.outputs().end());
+  std::vector<Value*> returned = real_outputs;
   std::vector<const Value*> probed;
   for (Node* node : graph.nodes())
     for (Value* output : node->outputs())
       if (recordable(output)) {
-        graph.registerOutput(output);
+        returned.push_back(output);
         probed.push_back(output);
       }
+  Node* pack = graph.appendNode(graph.createTuple(returned));
+  while (!graph.outputs().empty()) graph.eraseOutput(graph.outputs().size() - 1);
+  graph.registerOutput(pack->output());
+  auto restore = [&] {
+    graph.eraseOutput(0);
+    pack->destroy();
+    for (Value* output : real_outputs) graph.registerOutput(output);
+  };
 
   std::vector<c10::IValue> stack(model.inputs.begin(), model.inputs.end());
   for (const Parameter& p : model.parameters) stack.emplace_back(p.tensor);
   try {
+    // Through the graph executor, as module.forward runs: its passes decide some
+    // dtypes (a traced 0-d constant becomes a Python scalar that does not
+    // promote), so a bare interpreter would disagree with PyTorch.
     c10::InferenceMode guard;
-    torch::jit::Code code(model.prepared.graph, "reference");
-    torch::jit::InterpreterState(code).run(stack);
+    torch::jit::GraphFunction function("reference", model.prepared.graph, nullptr);
+    function.run(stack);
   } catch (const c10::Error& e) {
-    for (size_t i = graph.outputs().size(); i > real_outputs; --i) graph.eraseOutput(i - 1);
-    throw ExportError(fmt::format("the model failed on the example inputs: {}; check the inputs' shapes and dtypes",
-                                  firstLine(e.what_without_backtrace())));
+    restore();
+    throw ExportError(fmt::format(
+        "the model failed on the example inputs: {}; check the inputs' shapes and dtypes",
+        firstLine(e.what_without_backtrace())));
   }
-  for (size_t i = graph.outputs().size(); i > real_outputs; --i) graph.eraseOutput(i - 1);
-
-  for (size_t i = 0; i < probed.size(); ++i) model.values[probed[i]] = infoOf(stack[real_outputs + i]);
+  restore();
+  const auto& results = stack.at(0).toTupleRef().elements();
+  const size_t first_probe = real_outputs.size();
+  std::unordered_map<const Value*, c10::IValue> seen;
+  for (size_t i = 0; i < probed.size(); ++i) {
+    model.values[probed[i]] = infoOf(results[first_probe + i]);
+    seen.emplace(probed[i], results[first_probe + i]);
+  }
   for (size_t i = 0; i < graph.inputs().size(); ++i) {
-    const at::Tensor& t = i < model.inputs.size() ? model.inputs[i] : model.parameters[i - model.inputs.size()].tensor;
+    const at::Tensor& t = i < model.inputs.size()
+                              ? model.inputs[i]
+                              : model.parameters[i - model.inputs.size()].tensor;
     model.values[graph.inputs()[i]] = {t.scalar_type(), t.sizes().vec()};
+    seen.emplace(graph.inputs()[i], t);
   }
-  for (const Value* output : model.outputs) {
-    // The flattened outputs are among the probed values.
-    auto it = std::find(probed.begin(), probed.end(), output);
-    if (it == probed.end()) {
-      auto input = std::find(graph.inputs().begin(), graph.inputs().end(), output);
-      const size_t k = input - graph.inputs().begin();
-      model.reference_outputs.push_back(k < model.inputs.size() ? model.inputs[k] : model.parameters[k - model.inputs.size()].tensor);
-    } else {
-      model.reference_outputs.push_back(stack[real_outputs + (it - probed.begin())].toTensor());
-    }
-  }
+  for (const Value* output : model.outputs)
+    model.reference_outputs.push_back(seen.at(output).toTensor());
 }
 
 bool hasControlFlow(const torch::jit::Block* block) {
@@ -227,15 +252,17 @@ bool hasControlFlow(const torch::jit::Block* block) {
 LoadedModel loadModel(const Config& config) {
   namespace fs = std::filesystem;
   if (!fs::is_regular_file(config.model_path))
-    throw UsageError(fmt::format("model file '{}' not found; trace it with torch.jit.trace(...).save(PATH)",
-                                 config.model_path));
+    throw UsageError(
+        fmt::format("model file '{}' not found; trace it with torch.jit.trace(...).save(PATH)",
+                    config.model_path));
   LoadedModel model;
   try {
     model.module = torch::jit::load(config.model_path, c10::Device(c10::kCPU));
   } catch (const std::exception& e) {
-    throw ExportError(fmt::format("cannot load '{}' as TorchScript ({}); save the model with torch.jit.save "
-                                  "after torch.jit.trace or torch.jit.script",
-                                  config.model_path, firstLine(e.what())));
+    throw ExportError(
+        fmt::format("cannot load '{}' as TorchScript ({}); save the model with torch.jit.save "
+                    "after torch.jit.trace or torch.jit.script",
+                    config.model_path, firstLine(e.what())));
   }
   model.module.eval();
   if (!model.module.find_method("forward"))
@@ -249,9 +276,12 @@ LoadedModel loadModel(const Config& config) {
   torch::jit::Inline(*graph);
   const size_t user_inputs = graph->inputs().size() - 1;
   if (config.inputs.size() != user_inputs)
-    throw UsageError(fmt::format("{}: the model's forward takes {} inputs but {} are given", config.source.empty() ? "command line" : config.source,
+    throw UsageError(fmt::format("{}: the model's forward takes {} inputs but {} are given",
+                                 config.source.empty() ? "command line" : config.source,
                                  user_inputs, config.inputs.size()));
   model.parameters = AttributeResolver(*graph, model.module).run();
+  for (size_t i = 0; i < model.parameters.size(); ++i)
+    model.prepared.parameters[graph->inputs()[user_inputs + i]] = model.parameters[i].path;
   torch::jit::LowerSimpleTuples(graph);
   torch::jit::EliminateDeadCode(graph);
   model.prepared.graph = graph;

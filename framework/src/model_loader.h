@@ -28,10 +28,10 @@ struct ValueInfo {
 struct LoadedModel {
   torch::jit::Module module;
   PreparedModel prepared;
-  std::vector<at::Tensor> inputs;      // the example inputs, first graph inputs
-  std::vector<Parameter> parameters;   // the remaining graph inputs, in order
+  std::vector<at::Tensor> inputs;                 // the example inputs, first graph inputs
+  std::vector<Parameter> parameters;              // the remaining graph inputs, in order
   std::vector<const torch::jit::Value*> outputs;  // graph outputs, tuples flattened
-  std::vector<at::Tensor> reference_outputs;     // PyTorch's outputs on `inputs`
+  std::vector<at::Tensor> reference_outputs;      // PyTorch's outputs on `inputs`
   std::unordered_map<const torch::jit::Value*, ValueInfo> values;  // from the reference run
 };
 

@@ -10,12 +10,14 @@ namespace {
 const char kContainerNamespace[] = "__torch__.torch.nn.modules.container.";
 
 bool isIntegerKey(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); });
+  return !name.empty() &&
+         std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
 }  // namespace
 
-ModuleTree::ModuleTree(std::vector<ModuleInfo> modules, TagStyle style) : modules_(std::move(modules)) {
+ModuleTree::ModuleTree(std::vector<ModuleInfo> modules, TagStyle style)
+    : modules_(std::move(modules)) {
   for (int i = 0; i < size(); ++i) {
     modules_[i].children.clear();
     by_path_.emplace(modules_[i].path, i);

@@ -14,8 +14,9 @@ void inferShapesAndCheck(onnx::ModelProto& model) {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
     const std::string what = e.what();
-    throw ExportError("the ONNX checker rejected the exported model: " + what.substr(0, what.find('\n')) +
-                      "; this is a lowering bug, please report it with the model");
+    throw ExportError(
+        "the ONNX checker rejected the exported model: " + what.substr(0, what.find('\n')) +
+        "; this is a lowering bug, please report it with the model");
   }
 }
 

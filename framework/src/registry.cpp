@@ -35,14 +35,20 @@ void Registry::addEmitter(std::shared_ptr<const Emitter> emitter) {
   emitters_.push_back(std::move(emitter));
 }
 
-const Strategy* Registry::strategy(const std::string& name) const { return findByName(strategies_, name); }
-const Emitter* Registry::emitter(const std::string& name) const { return findByName(emitters_, name); }
+const Strategy* Registry::strategy(const std::string& name) const {
+  return findByName(strategies_, name);
+}
+const Emitter* Registry::emitter(const std::string& name) const {
+  return findByName(emitters_, name);
+}
 
 void Registry::merge(Registry&& other) {
   for (const auto& s : other.strategies_)
-    if (strategy(s->name())) throw std::invalid_argument("strategy '" + s->name() + "' is already registered");
+    if (strategy(s->name()))
+      throw std::invalid_argument("strategy '" + s->name() + "' is already registered");
   for (const auto& e : other.emitters_)
-    if (emitter(e->name())) throw std::invalid_argument("emitter '" + e->name() + "' is already registered");
+    if (emitter(e->name()))
+      throw std::invalid_argument("emitter '" + e->name() + "' is already registered");
   ConverterRegistry merged_converters = *converters_;
   merged_converters.merge(std::move(*other.converters_));
   *converters_ = std::move(merged_converters);

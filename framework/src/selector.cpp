@@ -13,8 +13,9 @@ const Strategy* requireStrategy(const Registry& registry, const std::string& nam
   if (const Strategy* s = registry.strategy(name)) return s;
   std::vector<std::string> names;
   for (const auto& s : registry.strategies()) names.push_back(s->name());
-  throw UsageError(fmt::format("unknown strategy '{}'; loaded strategies: {} (see `mexport plugins`)", name,
-                               names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
+  throw UsageError(
+      fmt::format("unknown strategy '{}'; loaded strategies: {} (see `mexport plugins`)", name,
+                  names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
 }
 
 int64_t countNodes(const torch::jit::Block* block, const NodeTags& tags, int64_t& tagged) {
@@ -30,6 +31,20 @@ int64_t countNodes(const torch::jit::Block* block, const NodeTags& tags, int64_t
 
 }  // namespace
 
+void fillUntaggedWithRoot(const PreparedModel& model, NodeTags& tags) {
+  std::vector<const torch::jit::Block*> blocks = {model.graph->block()};
+  while (!blocks.empty()) {
+    const torch::jit::Block* block = blocks.back();
+    blocks.pop_back();
+    for (const torch::jit::Node* node : block->nodes()) {
+      NodeTag& tag = tags[node];
+      if (tag.provenance == Provenance::kUntagged || tag.module < 0)
+        tag = {ModuleTree::kRoot, Provenance::kRoot};
+      for (const torch::jit::Block* sub : node->blocks()) blocks.push_back(sub);
+    }
+  }
+}
+
 double tagCoverage(const PreparedModel& model, const NodeTags& tags) {
   int64_t tagged = 0;
   const int64_t total = countNodes(model.graph->block(), tags, tagged);
@@ -43,24 +58,31 @@ std::vector<const Strategy*> rankStrategies(const Registry& registry, const Prep
     for (const auto& s : registry.strategies()) candidates.push_back(s.get());
   else
     for (const auto& name : request.fallback) candidates.push_back(requireStrategy(registry, name));
-  // A strategy that declares it cannot handle the model's control flow goes
-  // last; then priority decides between coverage and speed.
+  // For coverage, a strategy that declares it cannot handle the model's
+  // control flow goes last, then higher expected coverage first. For speed,
+  // the declared speed comes first and unfitness only breaks ties: an unfit
+  // strategy refuses within milliseconds, with a reason recorded in the
+  // attempts, so trying the fastest one first costs next to nothing.
   auto key = [&](const Strategy* s) {
     const StrategyTraits t = s->traits();
     const bool unfit = model.has_control_flow && !t.handles_control_flow;
-    return request.priority == "speed" ? std::make_tuple(unfit, double(t.speed_rank), -t.expected_coverage)
-                                       : std::make_tuple(unfit, -t.expected_coverage, double(t.speed_rank));
+    return request.priority == "speed"
+               ? std::make_tuple(double(t.speed_rank), double(unfit), -t.expected_coverage)
+               : std::make_tuple(double(unfit), -t.expected_coverage, double(t.speed_rank));
   };
   std::stable_sort(candidates.begin(), candidates.end(),
                    [&](const Strategy* a, const Strategy* b) { return key(a) < key(b); });
   return candidates;
 }
 
-Selection selectStrategy(const Registry& registry, const PreparedModel& model, const SelectionRequest& request) {
-  const std::vector<const Strategy*> chain = request.strategy == "auto"
-                                                 ? rankStrategies(registry, model, request)
-                                                 : std::vector<const Strategy*>{requireStrategy(registry, request.strategy)};
-  if (chain.empty()) throw ExportError("no strategy is loaded; check the plugin directories with `mexport plugins`");
+Selection selectStrategy(const Registry& registry, const PreparedModel& model,
+                         const SelectionRequest& request) {
+  const std::vector<const Strategy*> chain =
+      request.strategy == "auto"
+          ? rankStrategies(registry, model, request)
+          : std::vector<const Strategy*>{requireStrategy(registry, request.strategy)};
+  if (chain.empty())
+    throw ExportError("no strategy is loaded; check the plugin directories with `mexport plugins`");
   Selection selection;
   for (const Strategy* strategy : chain) {
     StrategyAttempt attempt{strategy->name(), "failed", "", 0.0};
@@ -69,17 +91,19 @@ Selection selectStrategy(const Registry& registry, const PreparedModel& model, c
       NodeTags tags = strategy->tag(model);
       const double coverage = tagCoverage(model, tags);
       if (coverage + 1e-12 < request.min_coverage) {
-        attempt.reason = fmt::format("coverage {:.1f}% is below min_coverage {:.1f}%", 100 * coverage,
-                                     100 * request.min_coverage);
+        attempt.reason = fmt::format("coverage {:.1f}% is below min_coverage {:.1f}%",
+                                     100 * coverage, 100 * request.min_coverage);
       } else {
         attempt.outcome = "ok";
         selection.strategy = strategy;
         selection.tags = std::move(tags);
+        if (request.root_fallback) fillUntaggedWithRoot(model, selection.tags);
       }
     } catch (const std::exception& e) {
       attempt.reason = e.what();
     }
-    attempt.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    attempt.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     selection.attempts.push_back(attempt);
     if (selection.strategy != nullptr) return selection;
   }

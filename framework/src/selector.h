@@ -16,6 +16,7 @@ struct SelectionRequest {
   std::vector<std::string> fallback;  // candidates for auto; empty means every registered strategy
   std::string priority = "coverage";  // or "speed"
   double min_coverage = 0.0;
+  bool root_fallback = false;  // after selection, untagged nodes go to the root (provenance root)
 };
 
 struct Selection {
@@ -30,7 +31,12 @@ std::vector<const Strategy*> rankStrategies(const Registry& registry, const Prep
 
 // Throws UsageError for an unknown strategy name, ExportError (listing every
 // attempt) when none succeeds.
-Selection selectStrategy(const Registry& registry, const PreparedModel& model, const SelectionRequest& request);
+Selection selectStrategy(const Registry& registry, const PreparedModel& model,
+                         const SelectionRequest& request);
+
+// Tags every node the strategy left untagged with the root, provenance root
+// (`export.root_fallback`).
+void fillUntaggedWithRoot(const PreparedModel& model, NodeTags& tags);
 
 // Share of graph nodes (sub-blocks included) a strategy tagged.
 double tagCoverage(const PreparedModel& model, const NodeTags& tags);

@@ -42,20 +42,23 @@ class HtpStrategy final : public Strategy {
     for (auto it = unresolved.rbegin(); it != unresolved.rend(); ++it) {
       int shared = -1;
       for (const torch::jit::Value* output : (*it)->outputs())
-        for (const torch::jit::Use& use : output->uses()) shared = meet(tree, tags, shared, use.user);
+        for (const torch::jit::Use& use : output->uses())
+          shared = meet(tree, tags, shared, use.user);
       if (shared >= 0) tags[*it] = {shared, Provenance::kInferred};
     }
     for (const Node* node : unresolved) {
       if (tags.count(node)) continue;
       int shared = -1;
-      for (const torch::jit::Value* input : node->inputs()) shared = meet(tree, tags, shared, input->node());
-      tags[node] = shared >= 0 ? NodeTag{shared, Provenance::kInferred} : NodeTag{ModuleTree::kRoot, Provenance::kRoot};
+      for (const torch::jit::Value* input : node->inputs())
+        shared = meet(tree, tags, shared, input->node());
+      tags[node] = shared >= 0 ? NodeTag{shared, Provenance::kInferred}
+                               : NodeTag{ModuleTree::kRoot, Provenance::kRoot};
     }
     return tags;
   }
 
  private:
-  static constexpr int kNoStack = -1;    // the node ran in the root's own forward
+  static constexpr int kNoStack = -1;     // the node ran in the root's own forward
   static constexpr int kUnreadable = -2;  // a stack that does not match the module tree
 
   static void collect(const torch::jit::Block* block, std::vector<const Node*>& out) {

@@ -513,5 +513,52 @@ class ExportErrors(unittest.TestCase):
         self.assertRegex(line, r"(?<![A-Za-z_])odd(?![A-Za-z_])", "module path 'odd' not named")
 
 
+# --------------------------------------------------------------------------
+# plugins: `mexport plugins` lists loaded and rejected plugins; --plugin-dir
+# brings a strategy the export can use
+# --------------------------------------------------------------------------
+
+FIXTURE_PLUGINS = os.environ.get("MEXPORT_FIXTURE_PLUGINS", "")
+
+
+@unittest.skipUnless(FIXTURE_PLUGINS, "MEXPORT_FIXTURE_PLUGINS not set (ctest sets it)")
+class PluginsCommand(unittest.TestCase):
+
+    def test_lists_loaded_and_rejected_plugins_with_reasons(self):
+        r = mexport("plugins", "--plugin-dir", FIXTURE_PLUGINS)
+        self.assertEqual(r.returncode, 0, describe(r))
+        loaded = r.stdout.split("rejected plugins:")[0]
+        rejected = r.stdout.split("rejected plugins:")[1]
+        self.assertRegex(loaded, r"htp .*libmexport_htp\.so\): strategy htp")
+        self.assertRegex(loaded, r"fixture-good 1\.2\.3 .*: strategy fixture-root")
+        for library, reason in [("wrong_abi", "plugin ABI"), ("no_entry_point", "entry point"),
+                                ("failing_register", "fixture refuses to register"),
+                                ("wrong_torch", "built against torch 0.0.1"),
+                                ("duplicate_strategy", "strategy 'htp' is already registered")]:
+            self.assertRegex(rejected, rf"libfixture_{library}\.so: .*{re.escape(reason)}", library)
+
+    def test_export_with_a_strategy_from_a_plugin_directory(self):
+        out = os.path.join(fresh_dir("plugins", "fixture-root"), "m.onnx")
+        cfg = write(os.path.join(WORK, "plugins", "cfg.yaml"),
+                    config_text("resnet18", os.path.join(MODELS, "resnet18.pt"), out))
+        r = mexport("export", "--config", cfg, "--strategy", "fixture-root", "--plugin-dir", FIXTURE_PLUGINS)
+        self.assertEqual(r.returncode, 0, describe(r))
+        with open(os.path.join(os.path.dirname(out), "m_fixture-root_metadata.json")) as f:
+            meta = json.load(f)
+        self.assertEqual(meta["export"]["strategy"], "fixture-root")
+        # The fixture tags every torch node with the root, as a fallback.
+        self.assertEqual(meta["coverage"]["root"], meta["coverage"]["total"])
+
+    def test_unknown_strategy_is_a_usage_error(self):
+        out = os.path.join(fresh_dir("plugins", "unknown"), "m.onnx")
+        cfg = write(os.path.join(WORK, "plugins", "cfg-unknown.yaml"),
+                    config_text("resnet18", os.path.join(MODELS, "resnet18.pt"), out))
+        r = mexport("export", "--config", cfg, "--strategy", "nope")
+        self.assertEqual(r.returncode, 2, describe(r))
+        self.assertEqual(len(r.stderr.splitlines()), 1, describe(r))
+        self.assertIn("unknown strategy 'nope'", r.stderr)
+        self.assertFalse(os.path.exists(out))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=int(os.environ.get("MEXPORT_VERBOSITY", "2")))

@@ -4,7 +4,8 @@
     /usr/bin/python3 tests/models/make_models.py --out DIR [--only NAME ...]
 
 Every model is built with torch.manual_seed(0), put in eval mode, traced with
-torch.jit.trace(..., check_trace=False) and saved as DIR/<name>.pt. A file that
+torch.jit.trace(..., check_trace=False) (scripted with torch.jit.script where
+noted) and saved as DIR/<name>.pt. A file that
 already exists and is newer than this script is kept as it is.
 
 Models:
@@ -13,6 +14,8 @@ Models:
   resnet18        torchvision resnet18(weights=None), BatchNorm stats randomised
   mobilenet_v2    torchvision mobilenet_v2(weights=None), BatchNorm stats randomised
   unsupported_op  Linear + a submodule `odd` calling torch.cumprod (no ONNX op)
+  control_flow    *scripted* (torch.jit.script): Linear, a submodule `gate` with
+                  an `if` on a tensor value (a prim::If stays in the graph), Linear
 
 Use only Debian's /usr/bin/python3 (torch 1.13, torchvision 0.14).
 """
@@ -320,12 +323,53 @@ def build_unsupported_op():
 
 
 # ---------------------------------------------------------------------------
+# Control flow: scripted, so the data-dependent `if` stays a prim::If (a trace
+# would keep only the branch the example took). The three Linear modules share
+# one TorchScript type, and therefore one forward graph.
+# ---------------------------------------------------------------------------
+
+CONTROL_FLOW_MODULE = "gate"
+
+
+class Gate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        h = self.fc(x)
+        if bool(h.sum() > 0):
+            h = torch.relu(h)
+        else:
+            h = -h
+        return h
+
+
+class ControlFlowModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(8, 8)
+        self.gate = Gate()
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.head(self.gate(self.proj(x)))
+
+
+def build_control_flow():
+    return ControlFlowModel().eval(), (torch.randn(2, 8),)
+
+
+# ---------------------------------------------------------------------------
+
+SCRIPTED = {"control_flow"}  # torch.jit.script instead of torch.jit.trace
 
 BUILDERS = {
     "bert_tiny": build_bert_tiny,
     "resnet18": lambda: build_vision("resnet18"),
     "mobilenet_v2": lambda: build_vision("mobilenet_v2"),
     "unsupported_op": build_unsupported_op,
+    "control_flow": build_control_flow,
 }
 
 
@@ -342,7 +386,10 @@ def make(name, out_dir, force=False):
     torch.manual_seed(0)
     model, example = BUILDERS[name]()
     with torch.no_grad():
-        traced = torch.jit.trace(model, example, check_trace=False)
+        if name in SCRIPTED:
+            traced = torch.jit.script(model)
+        else:
+            traced = torch.jit.trace(model, example, check_trace=False)
     if name == "bert_tiny":
         n = len(list(traced.named_modules()))
         assert n == BERT_MODULES, f"traced bert_tiny has {n} modules, expected {BERT_MODULES}"

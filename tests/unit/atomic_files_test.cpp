@@ -40,7 +40,9 @@ TEST(OutputFiles, DroppedWithoutCommitLeavesNothing) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 0);
 }
 
-TEST(OutputFiles, SiblingPath) { EXPECT_EQ(siblingPath("out/bert.onnx", "_htp_metadata.json"), "out/bert_htp_metadata.json"); }
+TEST(OutputFiles, SiblingPath) {
+  EXPECT_EQ(siblingPath("out/bert.onnx", "_htp_metadata.json"), "out/bert_htp_metadata.json");
+}
 
 }  // namespace
 }  // namespace mexport

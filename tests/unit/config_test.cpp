@@ -14,7 +14,8 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string writeConfig(const std::string& text) {
-  const fs::path dir = fs::temp_directory_path() / ("mexport_config_test_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("mexport_config_test_" + std::to_string(::getpid()));
   fs::create_directories(dir / "configs");
   const fs::path file = dir / "configs" / "model.yaml";
   std::ofstream(file) << text;
@@ -102,7 +103,9 @@ TEST(Config, InputFlags) {
   EXPECT_THROW(parseInputFlag("x"), UsageError);
 }
 
-TEST(Config, ClosestMatch) { EXPECT_EQ(closestMatch("exprot", {"model", "export", "inputs"}), "export"); }
+TEST(Config, ClosestMatch) {
+  EXPECT_EQ(closestMatch("exprot", {"model", "export", "inputs"}), "export");
+}
 
 }  // namespace
 }  // namespace mexport

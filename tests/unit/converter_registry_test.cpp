@@ -30,8 +30,9 @@ TEST(ConverterRegistry, DuplicatesAreRejectedAndMergeIsAllOrNothing) {
 TEST(ConverterRegistry, BuiltinsCoverTheFixtureModelsOps) {
   ConverterRegistry registry;
   populateBuiltinOps(registry);
-  for (const char* op : {"aten::linear", "aten::layer_norm", "aten::embedding", "aten::gelu", "aten::softmax",
-                         "aten::view", "aten::_convolution", "aten::batch_norm", "aten::adaptive_avg_pool2d"})
+  for (const char* op :
+       {"aten::linear", "aten::layer_norm", "aten::embedding", "aten::gelu", "aten::softmax",
+        "aten::view", "aten::_convolution", "aten::batch_norm", "aten::adaptive_avg_pool2d"})
     EXPECT_NE(registry.find(op, 17), nullptr) << op;
 }
 

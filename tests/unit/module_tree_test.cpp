@@ -8,14 +8,16 @@ namespace mexport {
 namespace {
 
 // A module list in pre-order; parents are given by path.
-ModuleTree makeTree(const std::vector<std::tuple<std::string, std::string, bool>>& modules, TagStyle style,
-                    const std::string& container_type = "__torch__.torch.nn.modules.container.ModuleList") {
+ModuleTree makeTree(
+    const std::vector<std::tuple<std::string, std::string, bool>>& modules, TagStyle style,
+    const std::string& container_type = "__torch__.torch.nn.modules.container.ModuleList") {
   std::vector<ModuleInfo> infos;
   for (const auto& [path, cls, called] : modules) {
     ModuleInfo m;
     m.path = path;
     m.class_name = cls;
-    m.qualified_type = cls == "ModuleList" || cls == "Sequential" ? container_type : "__torch__." + cls;
+    m.qualified_type =
+        cls == "ModuleList" || cls == "Sequential" ? container_type : "__torch__." + cls;
     if (cls == "Sequential") m.qualified_type = "__torch__.torch.nn.modules.container.Sequential";
     m.called = called;
     if (!path.empty()) {
@@ -49,7 +51,9 @@ const std::vector<std::tuple<std::string, std::string, bool>> kBertLike = {
     {"pooler.dense", "Linear", true},
 };
 
-std::string tagOf(const ModuleTree& tree, const std::string& path) { return tree.at(tree.findPath(path)).tag; }
+std::string tagOf(const ModuleTree& tree, const std::string& path) {
+  return tree.at(tree.findPath(path)).tag;
+}
 
 TEST(ModuleTree, ClassStyleTagsFollowTheDesignRules) {
   const ModuleTree tree = makeTree(kBertLike, TagStyle::kClass);
@@ -64,7 +68,8 @@ TEST(ModuleTree, ClassStyleTagsFollowTheDesignRules) {
 
 TEST(ModuleTree, PathStyleTagsAreTorchOnnxScopes) {
   const ModuleTree tree = makeTree(kBertLike, TagStyle::kPath);
-  EXPECT_EQ(tagOf(tree, "encoder.layer.0.attention.self.query"), "/encoder/layer.0/attention/self/query");
+  EXPECT_EQ(tagOf(tree, "encoder.layer.0.attention.self.query"),
+            "/encoder/layer.0/attention/self/query");
   EXPECT_EQ(tagOf(tree, ""), "/");
 }
 

@@ -10,13 +10,17 @@ namespace {
 class FakeStrategy final : public Strategy {
  public:
   FakeStrategy(std::string name, StrategyTraits traits, double tag_share, bool throws = false)
-      : name_(std::move(name)), traits_(std::move(traits)), tag_share_(tag_share), throws_(throws) {}
+      : name_(std::move(name)),
+        traits_(std::move(traits)),
+        tag_share_(tag_share),
+        throws_(throws) {}
   std::string name() const override { return name_; }
   StrategyTraits traits() const override { return traits_; }
   NodeTags tag(const PreparedModel& model) const override {
     if (throws_) throw StrategyError(name_ + " cannot handle prim::If in module 'block'");
     NodeTags tags;
-    std::vector<const torch::jit::Node*> nodes(model.graph->nodes().begin(), model.graph->nodes().end());
+    std::vector<const torch::jit::Node*> nodes(model.graph->nodes().begin(),
+                                               model.graph->nodes().end());
     const size_t tagged = static_cast<size_t>(tag_share_ * nodes.size());
     for (size_t i = 0; i < tagged; ++i) tags[nodes[i]] = {ModuleTree::kRoot, Provenance::kDirect};
     return tags;
@@ -46,9 +50,12 @@ graph(%x : Tensor):
 
 Registry makeRegistry() {
   Registry registry;
-  registry.addStrategy(std::make_shared<FakeStrategy>("slow-full", StrategyTraits{true, 3, 1.0, ""}, 1.0));
-  registry.addStrategy(std::make_shared<FakeStrategy>("fast-no-flow", StrategyTraits{false, 1, 1.0, ""}, 1.0, true));
-  registry.addStrategy(std::make_shared<FakeStrategy>("fastest-half", StrategyTraits{true, 0, 0.5, ""}, 0.5));
+  registry.addStrategy(
+      std::make_shared<FakeStrategy>("slow-full", StrategyTraits{true, 3, 1.0, ""}, 1.0));
+  registry.addStrategy(
+      std::make_shared<FakeStrategy>("fast-no-flow", StrategyTraits{false, 1, 1.0, ""}, 1.0, true));
+  registry.addStrategy(
+      std::make_shared<FakeStrategy>("fastest-half", StrategyTraits{true, 0, 0.5, ""}, 0.5));
   return registry;
 }
 
@@ -69,12 +76,14 @@ TEST(Selector, RanksByPriorityAndPutsUnfitStrategiesLast) {
 TEST(Selector, FallsThroughOnErrorsAndLowCoverageRecordingEveryAttempt) {
   const Registry registry = makeRegistry();
   const Selection s =
-      selectStrategy(registry, fourNodeModel(false), {"auto", {"fast-no-flow", "fastest-half", "slow-full"}, "speed", 0.9});
+      selectStrategy(registry, fourNodeModel(false),
+                     {"auto", {"fast-no-flow", "fastest-half", "slow-full"}, "speed", 0.9});
   ASSERT_NE(s.strategy, nullptr);
   EXPECT_EQ(s.strategy->name(), "slow-full");
   ASSERT_EQ(s.attempts.size(), 3u);
   EXPECT_EQ(s.attempts[0].name, "fastest-half");
-  EXPECT_NE(s.attempts[0].reason.find("coverage 50.0% is below min_coverage 90.0%"), std::string::npos);
+  EXPECT_NE(s.attempts[0].reason.find("coverage 50.0% is below min_coverage 90.0%"),
+            std::string::npos);
   EXPECT_NE(s.attempts[1].reason.find("cannot handle prim::If"), std::string::npos);
   EXPECT_EQ(s.attempts[2].outcome, "ok");
 }
@@ -85,9 +94,11 @@ TEST(Selector, AnExplicitStrategyHasNoFallback) {
     selectStrategy(registry, fourNodeModel(false), {"fast-no-flow", {"slow-full"}, "coverage", 0});
     FAIL() << "expected an ExportError";
   } catch (const ExportError& e) {
-    EXPECT_NE(std::string(e.what()).find("fast-no-flow: fast-no-flow cannot handle prim::If"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("fast-no-flow: fast-no-flow cannot handle prim::If"),
+              std::string::npos);
   }
-  EXPECT_THROW(selectStrategy(registry, fourNodeModel(false), {"nope", {}, "coverage", 0}), UsageError);
+  EXPECT_THROW(selectStrategy(registry, fourNodeModel(false), {"nope", {}, "coverage", 0}),
+               UsageError);
 }
 
 }  // namespace

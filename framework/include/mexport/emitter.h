@@ -37,7 +37,8 @@ class Emitter {
   virtual ~Emitter() = default;
   virtual std::string name() const = 0;
   // Throws mexport::Error (or any std::exception) on failure.
-  virtual void emit(const ExportResult& result, const EmitterOptions& options, OutputFiles& out) const = 0;
+  virtual void emit(const ExportResult& result, const EmitterOptions& options,
+                    OutputFiles& out) const = 0;
 };
 
 // `<dir>/<stem><suffix>` for the ONNX output `<dir>/<stem>.onnx`.

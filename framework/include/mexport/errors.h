@@ -9,7 +9,8 @@ namespace mexport {
 
 class Error : public std::runtime_error {
  public:
-  Error(const std::string& message, int exit_code) : std::runtime_error(message), exit_code_(exit_code) {}
+  Error(const std::string& message, int exit_code)
+      : std::runtime_error(message), exit_code_(exit_code) {}
   int exitCode() const { return exit_code_; }
 
  private:

@@ -48,7 +48,7 @@ struct ExportResult {
   onnx::ModelProto model;
   std::vector<OnnxNodeInfo> nodes;  // index-aligned with model.graph().node()
   ModuleTree tree;
-  std::vector<int> execution_order;  // per module: rank of its first op, -1 if never run
+  std::vector<int> execution_order;   // per module: rank of its first op, -1 if never run
   std::vector<int64_t> module_nodes;  // per module: ONNX nodes tagged with it directly
   Coverage coverage;
   std::vector<StrategyAttempt> attempts;

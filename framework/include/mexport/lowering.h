@@ -48,13 +48,16 @@ class LoweringContext {
   // constants), else nullopt.
   virtual std::optional<c10::IValue> constant(const torch::jit::Value* value) const = 0;
   // Element values of a prim::ListConstruct (e.g. the tensors of aten::cat).
-  virtual std::vector<const torch::jit::Value*> listElements(const torch::jit::Value* value) const = 0;
+  virtual std::vector<const torch::jit::Value*> listElements(
+      const torch::jit::Value* value) const = 0;
   // Dtype and sizes seen for a tensor value in the reference run. Sizes are
   // those of the example inputs: use them for ranks, never bake them into the
   // graph where the model reads a size, since dynamic axes would break.
   virtual c10::ScalarType scalarType(const torch::jit::Value* value) const = 0;
   virtual std::vector<int64_t> sizes(const torch::jit::Value* value) const = 0;
-  int64_t rank(const torch::jit::Value* value) const { return static_cast<int64_t>(sizes(value).size()); }
+  int64_t rank(const torch::jit::Value* value) const {
+    return static_cast<int64_t>(sizes(value).size());
+  }
 
   // Typed constant readers; throw an ExportError naming the op when the input
   // is not a compile-time constant of that kind.
@@ -67,8 +70,9 @@ class LoweringContext {
   // --- writing ONNX ------------------------------------------------------
   // Appends an ONNX node made from the torch node being converted (it inherits
   // that node's tag) and returns its output names.
-  virtual std::vector<std::string> op(const std::string& op_type, const std::vector<std::string>& inputs,
-                                      int num_outputs = 1, const Attributes& attributes = {}) = 0;
+  virtual std::vector<std::string> op(const std::string& op_type,
+                                      const std::vector<std::string>& inputs, int num_outputs = 1,
+                                      const Attributes& attributes = {}) = 0;
   std::string op1(const std::string& op_type, const std::vector<std::string>& inputs,
                   const Attributes& attributes = {}) {
     return op(op_type, inputs, 1, attributes).front();
@@ -77,9 +81,15 @@ class LoweringContext {
   // one of the inputs' tensors (dropout, contiguous) emits nothing.
   virtual void bind(const torch::jit::Value* value, const std::string& onnx_name) = 0;
 
+  // Marks a torch output the converter deliberately gives no ONNX tensor: a
+  // Tensor[] (split, chunk) whose reader, a prim::ListUnpack, is bound by the
+  // producer itself. in() of such a value is an error.
+  virtual void markHandled(const torch::jit::Value* value) = 0;
+
   // Constants (ONNX Constant nodes, tagged like the current node).
-  virtual std::string constInts(const std::vector<int64_t>& values) = 0;  // 1-D int64
-  virtual std::string constScalar(double value, c10::ScalarType type) = 0;  // 0-d of `type`
+  virtual std::string makeInts(const std::vector<int64_t>& values) = 0;  // 1-D int64
+  virtual std::string constScalar(const c10::Scalar& value,
+                                  c10::ScalarType type) = 0;  // 0-d of `type`
   virtual std::string constTensor(const at::Tensor& value) = 0;
   // An empty input name, for skipping an optional ONNX input.
   static std::string none() { return std::string(); }

@@ -20,8 +20,8 @@ struct ModuleInfo {
   std::string tag;             // "/BertModel/BertEncoder/BertLayer.0"
   int parent = -1;
   std::vector<int> children;
-  bool called = true;          // false for containers without forward (ModuleList, ModuleDict)
-  int64_t parameters = 0;      // elements in the module's own parameters and buffers
+  bool called = true;      // false for containers without forward (ModuleList, ModuleDict)
+  int64_t parameters = 0;  // elements in the module's own parameters and buffers
 };
 
 class ModuleTree {

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <exception>
 
-#include <boost/config.hpp>
 #include <torch/csrc/api/include/torch/version.h>
+#include <boost/config.hpp>
 
 #include "mexport/registry.h"
 
@@ -28,11 +28,11 @@ typedef int (*mexport_register_fn)(mexport::Registry* registry, char* error,
                                    std::size_t error_size) noexcept;
 
 struct MexportPluginDescriptor {
-  std::uint32_t abi_version;   // MEXPORT_PLUGIN_ABI_VERSION
-  std::uint32_t struct_size;   // sizeof(MexportPluginDescriptor)
+  std::uint32_t abi_version;  // MEXPORT_PLUGIN_ABI_VERSION
+  std::uint32_t struct_size;  // sizeof(MexportPluginDescriptor)
   const char* name;
   const char* version;
-  const char* torch_version;   // MEXPORT_TORCH_VERSION the plugin was built against
+  const char* torch_version;  // MEXPORT_TORCH_VERSION the plugin was built against
   mexport_register_fn register_fn;
 };
 
@@ -54,7 +54,8 @@ int guardedRegister(Registry* registry, char* error, std::size_t error_size, Bod
       error[error_size - 1] = '\0';
     }
   } catch (...) {
-    if (error != nullptr && error_size > 0) std::strncpy(error, "unknown exception", error_size - 1);
+    if (error != nullptr && error_size > 0)
+      std::strncpy(error, "unknown exception", error_size - 1);
   }
   return 1;
 }
@@ -62,14 +63,14 @@ int guardedRegister(Registry* registry, char* error, std::size_t error_size, Bod
 }  // namespace mexport
 
 // Defines the entry point. REGISTER is a `void(mexport::Registry&)` function.
-#define MEXPORT_PLUGIN(NAME, VERSION, REGISTER)                                              \
-  static int mexport_plugin_register(mexport::Registry* registry, char* error,             \
-                                     std::size_t error_size) noexcept {                    \
-    return mexport::guardedRegister(registry, error, error_size, REGISTER);               \
-  }                                                                                          \
+#define MEXPORT_PLUGIN(NAME, VERSION, REGISTER)                                               \
+  static int mexport_plugin_register(mexport::Registry* registry, char* error,                \
+                                     std::size_t error_size) noexcept {                       \
+    return mexport::guardedRegister(registry, error, error_size, REGISTER);                   \
+  }                                                                                           \
   extern "C" BOOST_SYMBOL_EXPORT const MexportPluginDescriptor* mexport_plugin_descriptor() { \
-    static const MexportPluginDescriptor descriptor{                                         \
-        MEXPORT_PLUGIN_ABI_VERSION, sizeof(MexportPluginDescriptor), NAME, VERSION,          \
-        MEXPORT_TORCH_VERSION, &mexport_plugin_register};                                    \
-    return &descriptor;                                                                      \
+    static const MexportPluginDescriptor descriptor{                                          \
+        MEXPORT_PLUGIN_ABI_VERSION, sizeof(MexportPluginDescriptor), NAME, VERSION,           \
+        MEXPORT_TORCH_VERSION,      &mexport_plugin_register};                                \
+    return &descriptor;                                                                       \
   }

@@ -11,8 +11,8 @@ namespace mexport {
 // What a strategy declares about itself; `auto` ranks strategies with it.
 struct StrategyTraits {
   bool handles_control_flow = false;
-  int speed_rank = 2;               // 1 is the fastest
-  double expected_coverage = 1.0;   // share of nodes it expects to tag, 0..1
+  int speed_rank = 2;              // 1 is the fastest
+  double expected_coverage = 1.0;  // share of nodes it expects to tag, 0..1
   std::string description;
 };
 

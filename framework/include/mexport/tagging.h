@@ -11,6 +11,7 @@
 namespace torch::jit {
 struct Graph;
 struct Node;
+struct Value;
 struct Module;
 }  // namespace torch::jit
 
@@ -41,6 +42,9 @@ struct PreparedModel {
   std::shared_ptr<torch::jit::Graph> graph;
   ModuleTree tree;
   bool has_control_flow = false;  // prim::If / prim::Loop left after preparation
+  // Graph inputs holding a parameter or buffer, by its path
+  // ("encoder.layer.0.attention.self.query.weight"); the other inputs are the model's.
+  std::unordered_map<const torch::jit::Value*, std::string> parameters;
 };
 
 }  // namespace mexport

@@ -11,9 +11,12 @@ using Json = nlohmann::ordered_json;
 
 const char* hierarchyName(HierarchyMode mode) {
   switch (mode) {
-    case HierarchyMode::kTags: return "tags";
-    case HierarchyMode::kAttributes: return "attributes";
-    case HierarchyMode::kNone: return "none";
+    case HierarchyMode::kTags:
+      return "tags";
+    case HierarchyMode::kAttributes:
+      return "attributes";
+    case HierarchyMode::kNone:
+      return "none";
   }
   return "tags";
 }
@@ -37,13 +40,14 @@ class MetadataEmitter final : public Emitter {
     Json modules = Json::array();
     for (int i = 0; i < r.tree.size(); ++i) {
       const ModuleInfo& m = r.tree.at(i);
-      modules.push_back({{"path", m.path},
-                         {"class", m.class_name},
-                         {"qualified_type", m.qualified_type},
-                         {"tag", m.tag},
-                         {"parameters", r.tree.totalParameters(i)},
-                         {"execution_order", r.execution_order[i] >= 0 ? Json(r.execution_order[i]) : Json()},
-                         {"nodes", r.module_nodes[i]}});
+      modules.push_back(
+          {{"path", m.path},
+           {"class", m.class_name},
+           {"qualified_type", m.qualified_type},
+           {"tag", m.tag},
+           {"parameters", r.tree.totalParameters(i)},
+           {"execution_order", r.execution_order[i] >= 0 ? Json(r.execution_order[i]) : Json()},
+           {"nodes", r.module_nodes[i]}});
     }
     doc["modules"] = std::move(modules);
     Json nodes = Json::object();
@@ -55,17 +59,20 @@ class MetadataEmitter final : public Emitter {
                                      {"source", n.source_op}};
     }
     doc["nodes"] = std::move(nodes);
-    doc["coverage"] = {{"total", r.coverage.total},         {"direct", r.coverage.direct},
-                       {"inferred", r.coverage.inferred},   {"root", r.coverage.root},
-                       {"untagged", r.coverage.untagged},   {"tagged_ratio", r.coverage.taggedRatio()}};
+    doc["coverage"] = {
+        {"total", r.coverage.total},       {"direct", r.coverage.direct},
+        {"inferred", r.coverage.inferred}, {"root", r.coverage.root},
+        {"untagged", r.coverage.untagged}, {"tagged_ratio", r.coverage.taggedRatio()}};
     Json attempts = Json::array();
     for (const auto& a : r.attempts)
-      attempts.push_back({{"name", a.name}, {"outcome", a.outcome}, {"reason", a.reason}, {"seconds", a.seconds}});
+      attempts.push_back(
+          {{"name", a.name}, {"outcome", a.outcome}, {"reason", a.reason}, {"seconds", a.seconds}});
     doc["strategy_attempts"] = std::move(attempts);
     Json timings = Json::object();
     for (const auto& [stage, seconds] : r.timings) timings[stage] = seconds;
     doc["timings"] = std::move(timings);
-    out.write(siblingPath(r.settings.output_path, "_" + r.strategy + "_metadata.json"), doc.dump(2) + "\n");
+    out.write(siblingPath(r.settings.output_path, "_" + r.strategy + "_metadata.json"),
+              doc.dump(2) + "\n");
   }
 };
 

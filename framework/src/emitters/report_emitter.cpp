@@ -14,22 +14,29 @@ class ReportEmitter final : public Emitter {
 
   void emit(const ExportResult& r, const EmitterOptions&, OutputFiles& out) const override {
     std::string text;
-    auto line = [&](auto&&... args) { text += fmt::format(std::forward<decltype(args)>(args)...) + "\n"; };
+    auto line = [&](auto&&... args) {
+      text += fmt::format(std::forward<decltype(args)>(args)...) + "\n";
+    };
     const Coverage& c = r.coverage;
-    auto percent = [&](int64_t n) { return c.total == 0 ? 0.0 : 100.0 * double(n) / double(c.total); };
+    auto percent = [&](int64_t n) {
+      return c.total == 0 ? 0.0 : 100.0 * double(n) / double(c.total);
+    };
 
     line("mexport {} export report", r.tool_version);
     line("model:      {} ({})", r.settings.model_name, r.settings.model_path);
     line("output:     {}", r.settings.output_path);
     line("strategy:   {}", r.strategy);
     for (const auto& a : r.attempts)
-      line("  attempt:  {} {} in {:.3f} s{}", a.name, a.outcome, a.seconds, a.reason.empty() ? "" : ": " + a.reason);
+      line("  attempt:  {} {} in {:.3f} s{}", a.name, a.outcome, a.seconds,
+           a.reason.empty() ? "" : ": " + a.reason);
     line("opset:      {}", r.settings.opset);
     line("parameters: {}", r.tree.totalParameters(ModuleTree::kRoot));
     line("ONNX nodes: {}", c.total);
-    line("coverage:   {:.1f}% tagged: direct {} ({:.1f}%), inferred {} ({:.1f}%), root {} ({:.1f}%), untagged {}",
-         percent(c.total - c.untagged), c.direct, percent(c.direct), c.inferred, percent(c.inferred), c.root,
-         percent(c.root), c.untagged);
+    line(
+        "coverage:   {:.1f}% tagged: direct {} ({:.1f}%), inferred {} ({:.1f}%), root {} "
+        "({:.1f}%), untagged {}",
+        percent(c.total - c.untagged), c.direct, percent(c.direct), c.inferred, percent(c.inferred),
+        c.root, percent(c.root), c.untagged);
     line("");
     line("Modules (ONNX nodes tagged with the module itself / with it or below it):");
     std::vector<int64_t> subtree(r.tree.size(), 0);
@@ -39,8 +46,8 @@ class ReportEmitter final : public Emitter {
     }
     for (int i = 0; i < r.tree.size(); ++i) {
       const ModuleInfo& m = r.tree.at(i);
-      line("{:{}}{}  [{}] {} / {}{}", "", 2 * r.tree.depth(i), m.tag, m.class_name, r.module_nodes[i], subtree[i],
-           m.called ? "" : "  (container, never called)");
+      line("{:{}}{}  [{}] {} / {}{}", "", 2 * r.tree.depth(i), m.tag, m.class_name,
+           r.module_nodes[i], subtree[i], m.called ? "" : "  (container, never called)");
     }
     line("");
     std::map<std::string, int> op_types;

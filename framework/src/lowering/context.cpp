@@ -62,16 +62,26 @@ onnx::AttributeProto t(const std::string& name, const onnx::TensorProto& value) 
 
 onnx::TensorProto_DataType onnxType(c10::ScalarType type) {
   switch (type) {
-    case c10::ScalarType::Float: return onnx::TensorProto::FLOAT;
-    case c10::ScalarType::Double: return onnx::TensorProto::DOUBLE;
-    case c10::ScalarType::Half: return onnx::TensorProto::FLOAT16;
-    case c10::ScalarType::BFloat16: return onnx::TensorProto::BFLOAT16;
-    case c10::ScalarType::Long: return onnx::TensorProto::INT64;
-    case c10::ScalarType::Int: return onnx::TensorProto::INT32;
-    case c10::ScalarType::Short: return onnx::TensorProto::INT16;
-    case c10::ScalarType::Char: return onnx::TensorProto::INT8;
-    case c10::ScalarType::Byte: return onnx::TensorProto::UINT8;
-    case c10::ScalarType::Bool: return onnx::TensorProto::BOOL;
+    case c10::ScalarType::Float:
+      return onnx::TensorProto::FLOAT;
+    case c10::ScalarType::Double:
+      return onnx::TensorProto::DOUBLE;
+    case c10::ScalarType::Half:
+      return onnx::TensorProto::FLOAT16;
+    case c10::ScalarType::BFloat16:
+      return onnx::TensorProto::BFLOAT16;
+    case c10::ScalarType::Long:
+      return onnx::TensorProto::INT64;
+    case c10::ScalarType::Int:
+      return onnx::TensorProto::INT32;
+    case c10::ScalarType::Short:
+      return onnx::TensorProto::INT16;
+    case c10::ScalarType::Char:
+      return onnx::TensorProto::INT8;
+    case c10::ScalarType::Byte:
+      return onnx::TensorProto::UINT8;
+    case c10::ScalarType::Bool:
+      return onnx::TensorProto::BOOL;
     default:
       throw ExportError(std::string("dtype ") + c10::toString(type) + " has no ONNX equivalent");
   }
@@ -85,7 +95,8 @@ int64_t LoweringContext::constInt(const torch::jit::Value* value) const {
 
 double LoweringContext::constDouble(const torch::jit::Value* value) const {
   auto v = constant(value);
-  if (!v || !(v->isDouble() || v->isInt())) fail("expected a constant number for input '" + value->debugName() + "'");
+  if (!v || !(v->isDouble() || v->isInt()))
+    fail("expected a constant number for input '" + value->debugName() + "'");
   return v->isDouble() ? v->toDouble() : static_cast<double>(v->toInt());
 }
 
@@ -108,12 +119,15 @@ bool LoweringContext::isNone(const torch::jit::Value* value) const {
   return v && v->isNone();
 }
 
-void LoweringContext::fail(const std::string& message) const { throw ExportError(where() + ": " + message); }
+void LoweringContext::fail(const std::string& message) const {
+  throw ExportError(where() + ": " + message);
+}
 
-void ConverterRegistry::onOp(const std::string& op, int since_opset, const std::string& family, ConverterFn fn) {
+void ConverterRegistry::onOp(const std::string& op, int since_opset, const std::string& family,
+                             ConverterFn fn) {
   if (contains(op, since_opset))
-    throw std::invalid_argument("a converter for " + op + " since opset " + std::to_string(since_opset) +
-                                " is already registered");
+    throw std::invalid_argument("a converter for " + op + " since opset " +
+                                std::to_string(since_opset) + " is already registered");
   auto& versions = by_op_[op];
   versions.push_back(Converter{op, since_opset, family, std::move(fn)});
   std::sort(versions.begin(), versions.end(),
@@ -150,8 +164,8 @@ void ConverterRegistry::merge(ConverterRegistry&& other) {
   for (const auto& [op, versions] : other.by_op_)
     for (const Converter& c : versions)
       if (contains(op, c.since_opset))
-        throw std::invalid_argument("a converter for " + op + " since opset " + std::to_string(c.since_opset) +
-                                    " is already registered");
+        throw std::invalid_argument("a converter for " + op + " since opset " +
+                                    std::to_string(c.since_opset) + " is already registered");
   for (auto& [op, versions] : other.by_op_)
     for (Converter& c : versions) onOp(c.op, c.since_opset, c.family, std::move(c.fn));
   other.by_op_.clear();

@@ -23,7 +23,8 @@ onnx::TensorProto toTensorProto(const at::Tensor& value) {
   return proto;
 }
 
-void setTensorType(onnx::ValueInfoProto& info, c10::ScalarType dtype, const std::vector<int64_t>& sizes,
+void setTensorType(onnx::ValueInfoProto& info, c10::ScalarType dtype,
+                   const std::vector<int64_t>& sizes,
                    const std::map<int64_t, std::string>& dynamic) {
   auto* tensor = info.mutable_type()->mutable_tensor_type();
   tensor->set_elem_type(onnxType(dtype));
@@ -41,8 +42,8 @@ void setTensorType(onnx::ValueInfoProto& info, c10::ScalarType dtype, const std:
 // LoweringContext over one ONNX graph under construction.
 class OnnxBuilder final : public LoweringContext {
  public:
-  OnnxBuilder(const LoadedModel& model, const NodeTags& tags, const Config& config, onnx::GraphProto& graph,
-              std::vector<OnnxNodeInfo>& infos)
+  OnnxBuilder(const LoadedModel& model, const NodeTags& tags, const Config& config,
+              onnx::GraphProto& graph, std::vector<OnnxNodeInfo>& infos)
       : model_(model), tags_(tags), config_(config), graph_(graph), infos_(infos) {
     const auto& inputs = model.prepared.graph->inputs();
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -50,7 +51,8 @@ class OnnxBuilder final : public LoweringContext {
         const InputSpec& spec = config.inputs[i];
         auto* info = graph_.add_input();
         info->set_name(spec.name);
-        setTensorType(*info, model.inputs[i].scalar_type(), model.inputs[i].sizes().vec(), spec.dynamic);
+        setTensorType(*info, model.inputs[i].scalar_type(), model.inputs[i].sizes().vec(),
+                      spec.dynamic);
         names_[inputs[i]] = spec.name;
       } else {
         parameter_of_[inputs[i]] = &model.parameters[i - model.inputs.size()];
@@ -68,8 +70,10 @@ class OnnxBuilder final : public LoweringContext {
       fail(fmt::format("converter failed: {}", firstLine(e.what())));
     }
     for (const Value* output : node->outputs())
-      if (output->hasUses() && !names_.count(output) && !isMaterializedOnUse(output->node()->kind()))
-        fail(fmt::format("the converter produced no ONNX value for output '{}'", output->debugName()));
+      if (output->hasUses() && !names_.count(output) && !handled_without_tensor_.count(output) &&
+          !isMaterializedOnUse(output->node()->kind()))
+        fail(fmt::format("the converter produced no ONNX value for output '{}'",
+                         output->debugName()));
   }
 
   void finishOutputs(const std::vector<std::string>& output_names) {
@@ -90,7 +94,8 @@ class OnnxBuilder final : public LoweringContext {
       info->set_name(output_names[i]);
       const ValueInfo& type = valueInfo(value);
       setTensorType(*info, type.dtype, {}, {});
-      for (size_t d = 0; d < type.sizes.size(); ++d) info->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim();
+      for (size_t d = 0; d < type.sizes.size(); ++d)
+        info->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim();
     }
     for (auto& node : *graph_.mutable_node()) {
       for (auto& name : *node.mutable_input())
@@ -111,12 +116,16 @@ class OnnxBuilder final : public LoweringContext {
       init->set_name(p->second->path);
       return names_[value] = p->second->path;
     }
+    if (handled_without_tensor_.count(value))
+      fail(fmt::format("value '{}' is a list with no ONNX tensor; read it with prim::ListUnpack",
+                       value->debugName()));
     const Node* producer = value->node();
     CurrentNode guard(*this, producer);
     if (producer->kind() == c10::prim::Constant) return names_[value] = materializeConstant(value);
-    if (producer->kind() == c10::prim::ListConstruct) return names_[value] = materializeIntList(value);
-    fail(fmt::format("internal error: value '{}' from {} has no ONNX tensor yet", value->debugName(),
-                     producer->kind().toQualString()));
+    if (producer->kind() == c10::prim::ListConstruct)
+      return names_[value] = materializeIntList(value);
+    fail(fmt::format("internal error: value '{}' from {} has no ONNX tensor yet",
+                     value->debugName(), producer->kind().toQualString()));
   }
 
   std::string inAs(const Value* value, c10::ScalarType type) override {
@@ -126,7 +135,7 @@ class OnnxBuilder final : public LoweringContext {
     auto known = constant(value);
     if (known && (known->isInt() || known->isDouble() || known->isBool())) {
       CurrentNode guard(*this, value->node());
-      name = constScalar(known->isBool() ? double(known->toBool()) : known->toScalar().toDouble(), type);
+      name = constScalar(known->toScalar(), type);
     } else if (known && known->isTensor()) {
       CurrentNode guard(*this, value->node());
       name = constTensor(known->toTensor().to(type));
@@ -148,8 +157,10 @@ class OnnxBuilder final : public LoweringContext {
       if (!v) return std::nullopt;
       list.push_back(*v);
     }
-    if (element == c10::TypeKind::IntType) return c10::IValue(c10::impl::toTypedList<int64_t>(list));
-    if (element == c10::TypeKind::FloatType) return c10::IValue(c10::impl::toTypedList<double>(list));
+    if (element == c10::TypeKind::IntType)
+      return c10::IValue(c10::impl::toTypedList<int64_t>(list));
+    if (element == c10::TypeKind::FloatType)
+      return c10::IValue(c10::impl::toTypedList<double>(list));
     if (element == c10::TypeKind::BoolType) return c10::IValue(c10::impl::toTypedList<bool>(list));
     return std::nullopt;
   }
@@ -169,6 +180,8 @@ class OnnxBuilder final : public LoweringContext {
       if (v->isDouble() || v->isDoubleList()) return c10::ScalarType::Double;
       if (v->isBool() || v->isBoolList()) return c10::ScalarType::Bool;
     }
+    // A list of ints known only at run time (sizes) is an int64 tensor.
+    if (value->type()->isSubtypeOf(*c10::ListType::ofInts())) return c10::ScalarType::Long;
     fail(fmt::format("no dtype is known for value '{}'", value->debugName()));
   }
 
@@ -179,13 +192,16 @@ class OnnxBuilder final : public LoweringContext {
       if (v->isList()) return {static_cast<int64_t>(v->toListRef().size())};
       return {};
     }
+    if (value->node()->kind() == c10::prim::ListConstruct)
+      return {static_cast<int64_t>(value->node()->inputs().size())};
     fail(fmt::format("no shape is known for value '{}'", value->debugName()));
   }
 
-  std::vector<std::string> op(const std::string& op_type, const std::vector<std::string>& inputs, int num_outputs,
-                              const Attributes& attributes) override {
+  std::vector<std::string> op(const std::string& op_type, const std::vector<std::string>& inputs,
+                              int num_outputs, const Attributes& attributes) override {
     const NodeTag tag = tagOf(current_);
-    const std::string& module_tag = tag.module >= 0 ? model_.prepared.tree.at(tag.module).tag : kNoTag;
+    const std::string& module_tag =
+        tag.module >= 0 ? model_.prepared.tree.at(tag.module).tag : kNoTag;
     onnx::NodeProto& node = *graph_.add_node();
     node.set_op_type(op_type);
     node.set_name(uniqueName(config_.hierarchy == HierarchyMode::kNone
@@ -199,18 +215,23 @@ class OnnxBuilder final : public LoweringContext {
     }
     for (const auto& attribute : attributes) *node.add_attribute() = attribute;
     if (config_.hierarchy != HierarchyMode::kNone)
-      node.set_doc_string(fmt::format("{} in {}", current_->kind().toQualString(), modulePath(tag)));
+      node.set_doc_string(
+          fmt::format("{} in {}", current_->kind().toQualString(), modulePath(tag)));
     infos_.push_back({current_->kind().toQualString(), tag.module, tag.provenance});
     return outputs;
   }
 
-  void bind(const Value* value, const std::string& onnx_name) override { names_[value] = onnx_name; }
+  void bind(const Value* value, const std::string& onnx_name) override {
+    names_[value] = onnx_name;
+  }
 
-  std::string constInts(const std::vector<int64_t>& values) override {
+  void markHandled(const Value* value) override { handled_without_tensor_.insert(value); }
+
+  std::string makeInts(const std::vector<int64_t>& values) override {
     return constTensor(at::tensor(values, at::kLong));
   }
 
-  std::string constScalar(double value, c10::ScalarType type) override {
+  std::string constScalar(const c10::Scalar& value, c10::ScalarType type) override {
     return constTensor(at::scalar_tensor(value, at::TensorOptions().dtype(type)));
   }
 
@@ -226,7 +247,8 @@ class OnnxBuilder final : public LoweringContext {
     if (auto loc = original.value_or(current_->sourceRange()).file_line_col())
       location = fmt::format(" at {}:{}", std::get<0>(*loc), std::get<1>(*loc));
     const NodeTag tag = tagOf(current_);
-    return fmt::format("{} in module {}{}", current_->kind().toQualString(), modulePath(tag), location);
+    return fmt::format("{} in module {}{}", current_->kind().toQualString(), modulePath(tag),
+                       location);
   }
 
   static std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
@@ -237,7 +259,8 @@ class OnnxBuilder final : public LoweringContext {
   // Makes ONNX nodes built while materialising a value carry its producer's tag.
   class CurrentNode {
    public:
-    CurrentNode(OnnxBuilder& builder, const Node* node) : builder_(builder), saved_(builder.current_) {
+    CurrentNode(OnnxBuilder& builder, const Node* node)
+        : builder_(builder), saved_(builder.current_) {
       builder_.current_ = node;
     }
     ~CurrentNode() { builder_.current_ = saved_; }
@@ -260,7 +283,8 @@ class OnnxBuilder final : public LoweringContext {
 
   const ValueInfo& valueInfo(const Value* value) const {
     auto it = model_.values.find(value);
-    if (it == model_.values.end()) fail(fmt::format("no dtype is known for output '{}'", value->debugName()));
+    if (it == model_.values.end())
+      fail(fmt::format("no dtype is known for output '{}'", value->debugName()));
     return it->second;
   }
 
@@ -275,10 +299,10 @@ class OnnxBuilder final : public LoweringContext {
   std::string materializeConstant(const Value* value) {
     const c10::IValue v = *torch::jit::toIValue(value);
     if (v.isTensor()) return constTensor(v.toTensor());
-    if (v.isInt()) return constScalar(static_cast<double>(v.toInt()), c10::ScalarType::Long);
+    if (v.isInt()) return constScalar(v.toInt(), c10::ScalarType::Long);
     if (v.isDouble()) return constScalar(v.toDouble(), c10::ScalarType::Double);
-    if (v.isBool()) return constScalar(v.toBool() ? 1 : 0, c10::ScalarType::Bool);
-    if (v.isIntList()) return constInts(v.toIntVector());
+    if (v.isBool()) return constScalar(v.toBool(), c10::ScalarType::Bool);
+    if (v.isIntList()) return makeInts(v.toIntVector());
     if (v.isDoubleList()) return constTensor(at::tensor(v.toDoubleVector(), at::kDouble));
     fail(fmt::format("constant {} cannot be used as a tensor", v.tagKind()));
   }
@@ -286,14 +310,16 @@ class OnnxBuilder final : public LoweringContext {
   // An int[] whose elements are known only at run time (sizes): Concat of
   // 1-element tensors.
   std::string materializeIntList(const Value* value) {
-    if (auto known = constant(value); known && known->isIntList()) return constInts(known->toIntVector());
+    if (auto known = constant(value); known && known->isIntList())
+      return makeInts(known->toIntVector());
     if (value->type()->containedTypes().at(0)->kind() != c10::TypeKind::IntType)
-      fail(fmt::format("list '{}' of {} cannot be used as one tensor", value->debugName(), value->type()->str()));
+      fail(fmt::format("list '{}' of {} cannot be used as one tensor", value->debugName(),
+                       value->type()->str()));
     std::vector<std::string> parts;
-    const std::string axis0 = constInts({0});
+    const std::string axis0 = makeInts({0});
     for (const Value* item : value->node()->inputs()) {
       auto known = constant(item);
-      parts.push_back(known ? constInts({known->toInt()}) : op1("Unsqueeze", {in(item), axis0}));
+      parts.push_back(known ? makeInts({known->toInt()}) : op1("Unsqueeze", {in(item), axis0}));
     }
     return op1("Concat", parts, {attr::i("axis", 0)});
   }
@@ -306,6 +332,7 @@ class OnnxBuilder final : public LoweringContext {
   const Node* current_ = nullptr;
   std::unordered_map<const Value*, std::string> names_;
   std::unordered_map<const Value*, const Parameter*> parameter_of_;
+  std::unordered_set<const Value*> handled_without_tensor_;
   std::map<std::pair<const Value*, c10::ScalarType>, std::string> casts_;
   std::unordered_map<std::string, int> name_counts_;
   std::unordered_set<std::string> used_names_;
@@ -314,11 +341,13 @@ class OnnxBuilder final : public LoweringContext {
 }  // namespace
 
 bool isMaterializedOnUse(c10::Symbol kind) {
-  return kind == c10::prim::Constant || kind == c10::prim::ListConstruct || kind == c10::prim::TupleConstruct;
+  return kind == c10::prim::Constant || kind == c10::prim::ListConstruct ||
+         kind == c10::prim::TupleConstruct;
 }
 
-LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags, const ConverterRegistry& converters,
-                         const Config& config, const std::string& producer_version) {
+LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags,
+                         const ConverterRegistry& converters, const Config& config,
+                         const std::string& producer_version) {
   LoweredModel lowered;
   onnx::ModelProto& proto = lowered.model;
   proto.set_ir_version(8);
@@ -335,12 +364,14 @@ LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags, const C
     if (isMaterializedOnUse(node->kind())) continue;
     const Converter* converter = converters.find(node->kind().toQualString(), config.opset);
     if (converter == nullptr) {
-      builder.convert(node, Converter{node->kind().toQualString(), 1, "", [&](LoweringContext& ctx, const Node&) {
-                                        ctx.fail(fmt::format(
-                                            "no ONNX converter for opset {}; `mexport export --list-ops` lists the "
-                                            "supported ops; a plugin can add one (README, Plugins)",
-                                            config.opset));
-                                      }});
+      builder.convert(
+          node,
+          Converter{node->kind().toQualString(), 1, "", [&](LoweringContext& ctx, const Node&) {
+                      ctx.fail(fmt::format(
+                          "no ONNX converter for opset {}; `mexport export --list-ops` lists the "
+                          "supported ops; a plugin can add one (README, Plugins)",
+                          config.opset));
+                    }});
     }
     builder.convert(node, *converter);
   }
@@ -348,8 +379,8 @@ LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags, const C
   std::vector<std::string> output_names = config.outputs;
   if (!output_names.empty() && output_names.size() != model.outputs.size())
     throw UsageError(fmt::format("{}: 'outputs' lists {} names but the model returns {} tensors",
-                                 config.source.empty() ? "command line" : config.source, output_names.size(),
-                                 model.outputs.size()));
+                                 config.source.empty() ? "command line" : config.source,
+                                 output_names.size(), model.outputs.size()));
   for (size_t i = output_names.size(); i < model.outputs.size(); ++i)
     output_names.push_back(i == 0 ? "output" : fmt::format("output_{}", i));
   builder.finishOutputs(output_names);

@@ -16,8 +16,9 @@ struct LoweredModel {
   std::vector<OnnxNodeInfo> nodes;  // index-aligned with model.graph().node()
 };
 
-LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags, const ConverterRegistry& converters,
-                         const Config& config, const std::string& producer_version);
+LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags,
+                         const ConverterRegistry& converters, const Config& config,
+                         const std::string& producer_version);
 
 // Op kinds the lowering itself materialises on use (constants, int lists) or
 // leaves alone (tuple and list plumbing of the outputs).

@@ -149,7 +149,7 @@ void convertPrelu(LoweringContext& ctx, const Node& node) {
   std::string slope = ctx.inAs(node.input(1), resultType(ctx, node));
   int64_t rank = ctx.rank(node.input(0));
   if (rank > 2 && ctx.rank(node.input(1)) == 1) {
-    slope = ctx.op1("Unsqueeze", {slope, makeInts(ctx, iota(1, rank - 1))});
+    slope = ctx.op1("Unsqueeze", {slope, ctx.makeInts(iota(1, rank - 1))});
   }
   ctx.bind(node.output(0), ctx.op1("PRelu", {input(ctx, node), slope}));
 }

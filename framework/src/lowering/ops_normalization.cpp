@@ -71,7 +71,7 @@ std::string applyChannelAffine(LoweringContext& ctx, const Node& node, std::stri
   auto perChannel = [&](size_t index) {
     std::string value = ctx.inAs(node.input(index), resultType(ctx, node));
     if (rank <= 2) return value;
-    return ctx.op1("Unsqueeze", {value, makeInts(ctx, iota(1, rank - 1))});
+    return ctx.op1("Unsqueeze", {value, ctx.makeInts(iota(1, rank - 1))});
   };
   if (!isAbsent(ctx, node, weight_index)) {
     normalized = ctx.op1("Mul", {normalized, perChannel(weight_index)});
@@ -97,7 +97,7 @@ void convertGroupNorm(LoweringContext& ctx, const Node& node) {
   float eps = static_cast<float>(ctx.constDouble(node.input(4)));
   std::string x = ctx.in(node.input(0));
   // Reshape's 0 copies the batch size from the input.
-  std::string grouped = ctx.op1("Reshape", {x, makeInts(ctx, {0, groups, -1})});
+  std::string grouped = ctx.op1("Reshape", {x, ctx.makeInts({0, groups, -1})});
   at::TensorOptions options = at::TensorOptions().dtype(type);
   std::string normalized = ctx.op1("InstanceNormalization",
                                    {grouped, ctx.constTensor(at::full({groups}, 1.0, options)),

@@ -22,7 +22,7 @@ std::string reduce(LoweringContext& ctx, const std::string& onnx_op, const std::
                    const std::vector<int64_t>& dims, bool keepdim) {
   Attributes attributes = {attr::i("keepdims", keepdim ? 1 : 0)};
   if (onnx_op == "ReduceSum") {
-    return ctx.op1(onnx_op, {x, dims.empty() ? LoweringContext::none() : makeInts(ctx, dims)},
+    return ctx.op1(onnx_op, {x, dims.empty() ? LoweringContext::none() : ctx.makeInts(dims)},
                    attributes);
   }
   if (!dims.empty()) attributes.push_back(attr::ints("axes", dims));
@@ -82,7 +82,7 @@ ConverterFn argExtremum(const std::string& arg_op) {
     int64_t dim = 0;
     if (isAbsent(ctx, node, 1)) {
       if (keepdim) ctx.fail("keepdim without a dim is not supported");
-      x = ctx.op1("Reshape", {x, makeInts(ctx, {-1})});
+      x = ctx.op1("Reshape", {x, ctx.makeInts({-1})});
     } else {
       dim = ctx.constInt(node.input(1));
     }

@@ -79,7 +79,7 @@ void convertFlatten(LoweringContext& ctx, const Node& node) {
   std::string x = ctx.in(node.input(0));
   int64_t rank = ctx.rank(node.input(0));
   if (rank == 0) {  // PyTorch flattens a 0-d tensor to [1]
-    ctx.bind(node.output(0), ctx.op1("Reshape", {x, makeInts(ctx, {1})}));
+    ctx.bind(node.output(0), ctx.op1("Reshape", {x, ctx.makeInts({1})}));
     return;
   }
   int64_t start = normalizeDim(ctx, ctx.constInt(node.input(1)), rank);
@@ -98,12 +98,12 @@ void convertFlatten(LoweringContext& ctx, const Node& node) {
     // Reshape's 0 copies the input's size at that position: [0, ..., 0, -1].
     std::vector<int64_t> shape(start, 0);
     shape.push_back(-1);
-    target = makeInts(ctx, shape);
+    target = ctx.makeInts(shape);
   } else {
     // The dims after `end` move, so their sizes are read at run time.
     std::vector<std::string> pieces;
     if (start > 0) pieces.push_back(ctx.op1("Shape", {x}, {attr::i("end", start)}));
-    pieces.push_back(makeInts(ctx, {-1}));
+    pieces.push_back(ctx.makeInts({-1}));
     pieces.push_back(ctx.op1("Shape", {x}, {attr::i("start", end + 1)}));
     target = ctx.op1("Concat", pieces, {attr::i("axis", 0)});
   }
@@ -114,7 +114,7 @@ void convertFlatten(LoweringContext& ctx, const Node& node) {
 // PyTorch and ONNX alike.
 void convertUnsqueeze(LoweringContext& ctx, const Node& node) {
   int64_t dim = ctx.constInt(node.input(1));
-  ctx.bind(node.output(0), ctx.op1("Unsqueeze", {ctx.in(node.input(0)), makeInts(ctx, {dim})}));
+  ctx.bind(node.output(0), ctx.op1("Unsqueeze", {ctx.in(node.input(0)), ctx.makeInts({dim})}));
 }
 
 // squeeze(self) drops every size-1 dim; squeeze(self, dim) drops `dim` only if
@@ -136,7 +136,7 @@ void convertSqueeze(LoweringContext& ctx, const Node& node) {
     bindToInput(ctx, node);
     return;
   }
-  ctx.bind(node.output(0), ctx.op1("Squeeze", {x, makeInts(ctx, {dim})}));
+  ctx.bind(node.output(0), ctx.op1("Squeeze", {x, ctx.makeInts({dim})}));
 }
 
 // --- transposes -------------------------------------------------------------
@@ -186,11 +186,11 @@ void convertExpand(LoweringContext& ctx, const Node& node) {
   if (ctx.constant(node.input(1))) {
     std::vector<int64_t> sizes = ctx.constInts(node.input(1));
     std::replace(sizes.begin(), sizes.end(), int64_t{-1}, int64_t{1});
-    target = makeInts(ctx, sizes);
+    target = ctx.makeInts(sizes);
   } else {
     std::string sizes = ctx.in(node.input(1));
-    std::string keep = ctx.op1("Equal", {sizes, makeInts(ctx, {-1})});
-    target = ctx.op1("Where", {keep, makeInts(ctx, {1}), sizes});
+    std::string keep = ctx.op1("Equal", {sizes, ctx.makeInts({-1})});
+    target = ctx.op1("Where", {keep, ctx.makeInts({1}), sizes});
   }
   ctx.bind(node.output(0), ctx.op1("Expand", {ctx.in(node.input(0)), target}));
 }
@@ -209,7 +209,7 @@ void convertRepeat(LoweringContext& ctx, const Node& node) {
   auto extra = static_cast<int64_t>(count) - rank;
   if (extra < 0) ctx.fail("repeat needs at least one repeat count per dim");
   std::string x = ctx.in(node.input(0));
-  if (extra > 0) x = ctx.op1("Unsqueeze", {x, makeInts(ctx, iota(0, extra))});
+  if (extra > 0) x = ctx.op1("Unsqueeze", {x, ctx.makeInts(iota(0, extra))});
   ctx.bind(node.output(0), ctx.op1("Tile", {x, ctx.in(node.input(1))}));
 }
 
@@ -233,11 +233,11 @@ void convertSlice(LoweringContext& ctx, const Node& node) {
     bindToInput(ctx, node);
     return;
   }
-  std::string starts = ctx.isNone(start) ? makeInts(ctx, {0}) : intAs1D(ctx, start);
-  std::string ends = ctx.isNone(end) ? makeInts(ctx, {kEnd}) : intAs1D(ctx, end);
-  std::string steps = step_absent ? makeInts(ctx, {1}) : intAs1D(ctx, node.input(first + 2));
+  std::string starts = ctx.isNone(start) ? ctx.makeInts({0}) : intAs1D(ctx, start);
+  std::string ends = ctx.isNone(end) ? ctx.makeInts({kEnd}) : intAs1D(ctx, end);
+  std::string steps = step_absent ? ctx.makeInts({1}) : intAs1D(ctx, node.input(first + 2));
   ctx.bind(node.output(0),
-           ctx.op1("Slice", {ctx.in(node.input(0)), starts, ends, makeInts(ctx, {dim}), steps}));
+           ctx.op1("Slice", {ctx.in(node.input(0)), starts, ends, ctx.makeInts({dim}), steps}));
 }
 
 // select(self, dim, index) = x[..., index, ...], and list indexing
@@ -282,7 +282,7 @@ void convertStack(LoweringContext& ctx, const Node& node) {
   if (tensors.empty()) ctx.fail("stack of an empty list");
   int64_t dim = isAbsent(ctx, node, 1) ? 0 : ctx.constInt(node.input(1));
   dim = normalizeDim(ctx, dim, ctx.rank(tensors.front()) + 1);
-  std::string axes = makeInts(ctx, {dim});
+  std::string axes = ctx.makeInts({dim});
   std::vector<std::string> inputs;
   for (const Value* tensor : tensors) {
     inputs.push_back(ctx.op1("Unsqueeze", {ctx.inAs(tensor, type), axes}));
@@ -326,15 +326,13 @@ void convertSplit(LoweringContext& ctx, const Node& node) {
     lengths.push_back(unbind ? 1 : ctx.sizes(piece).at(dim));
   }
   std::vector<std::string> pieces =
-      ctx.op("Split", {ctx.in(x), makeInts(ctx, lengths)}, static_cast<int>(lengths.size()),
+      ctx.op("Split", {ctx.in(x), ctx.makeInts(lengths)}, static_cast<int>(lengths.size()),
              {attr::i("axis", dim)});
-  std::string axes = unbind ? makeInts(ctx, {dim}) : std::string();
+  std::string axes = unbind ? ctx.makeInts({dim}) : std::string();
   for (size_t i = 0; i < pieces.size(); ++i) {
     ctx.bind(unpack.output(i), unbind ? ctx.op1("Squeeze", {pieces[i], axes}) : pieces[i]);
   }
-  // The list itself has no ONNX tensor; binding it to the input only tells
-  // the lowering that it is handled. Its one reader, the ListUnpack, ignores it.
-  ctx.bind(list, ctx.in(x));
+  ctx.markHandled(list);
 }
 
 // prim::ListUnpack of a split/chunk/unbind result (already done by the
@@ -381,7 +379,7 @@ void emitPad(LoweringContext& ctx, const Node& node, const std::string& mode,
     pads[dim] = pad[2 * i];
     pads[dim + rank] = pad[2 * i + 1];
   }
-  std::vector<std::string> inputs = {ctx.in(node.input(0)), makeInts(ctx, pads)};
+  std::vector<std::string> inputs = {ctx.in(node.input(0)), ctx.makeInts(pads)};
   if (fill_value != nullptr && !ctx.isNone(fill_value)) {
     inputs.push_back(ctx.inAs(fill_value, resultType(ctx, node)));
   }
@@ -447,7 +445,7 @@ void convertTensorToNumber(LoweringContext& ctx, const Node& node) {
   const Value* input = node.input(0);
   std::string value = ctx.in(input);
   if (isTensor(input) && ctx.rank(input) > 0) {
-    value = ctx.op1("Reshape", {value, makeInts(ctx, {})});
+    value = ctx.op1("Reshape", {value, ctx.makeInts({})});
   }
   c10::ScalarType from = dtypeOf(ctx, input);
   bool is_scalar = node.output(0)->type()->kind() == c10::TypeKind::NumberType;

@@ -28,7 +28,7 @@ inline bool isTensor(const Value* value) {
 
 // The dtype of a value's ONNX tensor: the reference run's dtype for tensors;
 // for torch scalars the lowering's convention (int -> int64, float -> double,
-// bool -> bool), which holds for values in nested blocks too.
+// bool -> bool), known from the type alone.
 inline c10::ScalarType dtypeOf(const LoweringContext& ctx, const Value* value) {
   switch (value->type()->kind()) {
     case c10::TypeKind::IntType:
@@ -91,19 +91,13 @@ inline std::vector<int64_t> iota(int64_t begin, int64_t end) {
   return values;
 }
 
-// A 1-D int64 constant. Use this rather than ctx.constInts({...}) with a
-// literal: constInts({0}) is ambiguous, since {0} is also a null Value*.
-inline std::string makeInts(LoweringContext& ctx, const std::vector<int64_t>& values) {
-  return ctx.constInts(values);
-}
-
 // A torch int as a 1-D int64 tensor of one element, whether it is a constant or
 // computed at run time (e.g. from aten::size): Slice wants 1-D starts/ends.
 inline std::string intAs1D(LoweringContext& ctx, const Value* value) {
   if (auto constant = ctx.constant(value); constant && constant->isInt()) {
-    return makeInts(ctx, {constant->toInt()});
+    return ctx.makeInts({constant->toInt()});
   }
-  return ctx.op1("Unsqueeze", {ctx.inAs(value, c10::kLong), makeInts(ctx, {0})});
+  return ctx.op1("Unsqueeze", {ctx.inAs(value, c10::kLong), ctx.makeInts({0})});
 }
 
 // Makes the node's result the same ONNX tensor as its first input: ops that
