@@ -10,8 +10,8 @@ packages=(
   build-essential cmake ccache pkg-config
   libtorch-dev libonnx-dev libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libfmt-dev libboost-dev libboost-program-options-dev
-  nlohmann-json3-dev libgtest-dev libopenblas0-pthread
-  python3-torch python3-torchvision python3-onnx python3-numpy
+  nlohmann-json3-dev libgtest-dev libopenblas0-pthread libpugixml-dev libssl-dev
+  python3-torch python3-torchvision python3-onnx python3-numpy python3-networkx
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -207,8 +207,7 @@ Config loadConfig(const std::string& file) {
         r.fail(e["min_coverage"], "'export.min_coverage' must be in [0, 1]");
     }
     if (e["root_fallback"])
-      c.root_fallback =
-          r.scalar<bool>(e["root_fallback"], "export.root_fallback", "true or false");
+      c.root_fallback = r.scalar<bool>(e["root_fallback"], "export.root_fallback", "true or false");
     if (e["hierarchy"]) {
       const std::string h =
           r.oneOf(e["hierarchy"], "export.hierarchy", {"tags", "attributes", "none"});

@@ -46,7 +46,7 @@ struct Config {
   TagStyle tag_style = TagStyle::kClass;
   std::vector<EmitterSpec> emitters = {{"onnx", {}}, {"metadata", {}}, {"report", {}}};
   std::vector<std::string> plugin_paths;
-  bool validate_numeric = false;
+  bool validate_numeric = true;
   double atol = 1e-4;
   double rtol = 1e-3;
   uint64_t seed = 0;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -11,6 +12,7 @@
 #include "model_loader.h"
 #include "onnx_check.h"
 #include "selector.h"
+#include "validation/numeric_check.h"
 
 namespace mexport {
 
@@ -90,8 +92,8 @@ void registerBuiltins(Registry& registry) {
   populateBuiltinOps(registry.converters());
 }
 
-ExportOutcome runExport(const Config& config, const Registry& registry,
-                        const ProgressFn& progress, const AttemptsFn& on_attempts) {
+ExportOutcome runExport(const Config& config, const Registry& registry, const ProgressFn& progress,
+                        const AttemptsFn& on_attempts) {
   checkConfig(config);
   for (const auto& spec : config.emitters)
     if (registry.emitter(spec.name) == nullptr) {
@@ -123,10 +125,25 @@ ExportOutcome runExport(const Config& config, const Registry& registry,
   progress("checking");
   inferShapesAndCheck(lowered.model);
   result.timings.emplace_back("check", clock.lap());
-  if (config.validate_numeric)
-    outcome.warnings.push_back(
-        "validate.numeric: the numeric check is not available in this version; "
-        "the ONNX checker and shape inference ran");
+  if (config.validate_numeric) {
+    progress("validating against PyTorch");
+    std::vector<std::string> input_names;
+    for (const auto& spec : config.inputs) input_names.push_back(spec.name);
+    std::unordered_map<std::string, at::Tensor> onnx_values;
+    result.numeric_checks =
+        checkOutputs(lowered.model, model, input_names, config.atol, config.rtol, &onnx_values);
+    const bool passed = std::all_of(result.numeric_checks.begin(), result.numeric_checks.end(),
+                                    [](const NumericCheck& c) { return c.passed; });
+    if (!passed) {
+      const auto divergence = findDivergence(model, selection.tags, lowered.tensors, onnx_values,
+                                             config.atol, config.rtol);
+      throw ExportError("numeric validation failed: " +
+                        describeMismatch(result.numeric_checks, divergence, model.prepared.tree,
+                                         config.atol, config.rtol) +
+                        "; nothing was written (--no-validate exports anyway)");
+    }
+    result.timings.emplace_back("validate", clock.lap());
+  }
 
   result.settings = {config.model_name, config.model_path, config.output,
                      config.opset,      config.hierarchy,  config.tag_style};
@@ -177,7 +194,8 @@ ExportOutcome runExport(const Config& config, const Registry& registry,
       const auto* error = dynamic_cast<const Error*>(&e);
       if (builtin && error != nullptr) throw;
       if (builtin) throw ExportError(fmt::format("emitter '{}' failed: {}", spec.name, e.what()));
-      outcome.failed_emitters.push_back({spec.name, e.what(), error != nullptr ? error->exitCode() : 1});
+      const int exit_code = error != nullptr ? error->exitCode() : 1;
+      outcome.failed_emitters.push_back({spec.name, e.what(), exit_code});
       continue;
     }
     if (own_files) plugin_files.push_back(std::move(own_files));

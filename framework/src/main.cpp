@@ -32,6 +32,12 @@ const Command kCommands[] = {
     {"benchmark", runBenchmarkCommand,
      "benchmark --config FILE [--strategies a,b,c] [--repeat N] [--json PATH] [--plot PATH]"},
     {"graphml-to-onnx", runGraphmlToOnnxCommand, "graphml-to-onnx FILE.graphml OUT.onnx"},
+    {"analyze", runAnalyzeCommand,
+     "analyze FILE.onnx [--format summary|tree|json|csv] [--metadata FILE]"},
+    {"validate", runValidateCommand,
+     "validate FILE.onnx [--check-consistency] [--metadata FILE] [--against MODEL.pt --config FILE]"},
+    {"compare", runCompareCommand,
+     "compare A.onnx B.onnx [--format text|json]   (exit 1 when different)"},
 };
 
 void printUsage() {

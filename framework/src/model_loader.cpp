@@ -181,11 +181,183 @@ ValueInfo infoOf(const c10::IValue& value) {
   return {};
 }
 
-// Runs the prepared graph once on the example inputs, with every value of the
-// top-level block as an extra output, and records dtypes and sizes. The
-// executor optimises its own copy of the graph; the extra outputs are removed
-// afterwards.
-void referenceRun(LoadedModel& model) {
+// --- values inside prim::If / prim::Loop blocks ---------------------------------
+//
+// The graph executor returns top-level values only. To record the values of
+// blocks, a copy of the graph is rewritten so that each of them escapes to the
+// top level: an If gains an output (its other branches return
+// prim::Uninitialized), a Loop a carried value (initially Uninitialized) that
+// ends up holding the last iteration's value. A branch that the example inputs
+// do not take is recorded by further runs in which the If's condition (and
+// those of the Ifs around it) is forced to a constant.
+
+// A copy of the prepared graph and the prepared value each copied value is.
+struct GraphCopy {
+  std::shared_ptr<torch::jit::Graph> graph;
+  std::unordered_map<const Value*, const Value*> original;  // copy -> prepared
+  std::unordered_map<const Node*, Node*> copy_of;           // prepared -> copy
+};
+
+void mapBlock(const torch::jit::Block* from, torch::jit::Block* to, GraphCopy& copy) {
+  for (size_t i = 0; i < from->inputs().size(); ++i)
+    copy.original[to->inputs()[i]] = from->inputs()[i];
+  auto it = to->nodes().begin();
+  for (const Node* node : from->nodes()) {
+    Node* twin = *it++;
+    copy.copy_of[node] = twin;
+    for (size_t i = 0; i < node->outputs().size(); ++i)
+      copy.original[twin->outputs()[i]] = node->outputs()[i];
+    for (size_t b = 0; b < node->blocks().size(); ++b)
+      mapBlock(node->blocks()[b], twin->blocks()[b], copy);
+  }
+}
+
+GraphCopy copyGraph(torch::jit::Graph& graph) {
+  GraphCopy copy;
+  copy.graph = graph.copy();
+  mapBlock(graph.block(), copy.graph->block(), copy);
+  return copy;
+}
+
+// Makes `value` visible at the top level of its graph (see above) and
+// returns the top-level value that carries it.
+Value* escapeToTop(Value* value) {
+  torch::jit::Block* block = value->node()->owningBlock();
+  Node* owner = block->owningNode();
+  if (owner == nullptr) return value;
+  torch::jit::Graph& graph = *owner->owningGraph();
+  auto uninitialized = [&](Node* before) {
+    torch::jit::WithInsertPoint guard(before);
+    return graph.insertNode(graph.createUninitialized(value->type()))->output();
+  };
+  if (owner->kind() == c10::prim::If) {
+    for (torch::jit::Block* branch : owner->blocks())
+      branch->registerOutput(branch == block ? value : uninitialized(branch->return_node()));
+  } else if (owner->kind() == c10::prim::Loop) {
+    owner->addInput(uninitialized(owner));
+    block->addInput()->setType(value->type());
+    block->registerOutput(value);
+  } else {
+    return nullptr;
+  }
+  return escapeToTop(owner->addOutput()->setType(value->type()));
+}
+
+// The recordable values of a block and of the blocks nested in it.
+void blockValues(torch::jit::Block* block, std::vector<Value*>& out) {
+  for (Value* input : block->inputs())
+    if (recordable(input)) out.push_back(input);
+  for (Node* node : block->nodes()) {
+    for (Value* output : node->outputs())
+      if (recordable(output)) out.push_back(output);
+    for (torch::jit::Block* sub : node->blocks()) blockValues(sub, out);
+  }
+}
+
+// One run of a rewritten copy that records every block value it reaches into
+// model.values (values already recorded are kept). `forced` maps If nodes of
+// the prepared graph to the branch they must take. Returns false when the run
+// failed (a forced branch may not work on these inputs).
+bool recordBlocksOnce(LoadedModel& model, const std::unordered_map<const Node*, bool>& forced) {
+  GraphCopy copy = copyGraph(*model.prepared.graph);
+  for (const auto& [node, branch] : forced) {
+    Node* twin = copy.copy_of.at(node);
+    torch::jit::WithInsertPoint guard(twin);
+    twin->replaceInput(0, copy.graph->insertConstant(branch));
+  }
+  std::vector<Value*> inner;
+  for (Node* node : copy.graph->nodes())
+    for (torch::jit::Block* block : node->blocks()) blockValues(block, inner);
+  std::vector<Value*> returned;
+  std::vector<const Value*> probed;
+  for (Value* value : inner) {
+    auto original = copy.original.find(value);
+    Value* top = escapeToTop(value);
+    if (top == nullptr || original == copy.original.end()) continue;
+    returned.push_back(top);
+    probed.push_back(original->second);
+  }
+  if (returned.empty()) return true;
+  while (!copy.graph->outputs().empty()) copy.graph->eraseOutput(copy.graph->outputs().size() - 1);
+  copy.graph->registerOutput(copy.graph->appendNode(copy.graph->createTuple(returned))->output());
+
+  std::vector<c10::IValue> stack(model.inputs.begin(), model.inputs.end());
+  for (const Parameter& p : model.parameters) stack.emplace_back(p.tensor);
+  try {
+    c10::InferenceMode guard;
+    torch::jit::GraphFunction function("record_blocks", copy.graph, nullptr);
+    function.run(stack);
+  } catch (const std::exception&) {  // c10::Error and whatever a forced branch throws
+    return false;
+  }
+  const auto& results = stack.at(0).toTupleRef().elements();
+  for (size_t i = 0; i < probed.size(); ++i) {
+    ValueInfo info = infoOf(results[i]);  // an Uninitialized value reads as None
+    if (info.dtype != c10::ScalarType::Undefined) model.values.emplace(probed[i], info);
+  }
+  return true;
+}
+
+// The If nodes, at any depth, with a branch whose values are not recorded.
+void ifsWithUnrecordedBranch(const torch::jit::Block* block, const LoadedModel& model,
+                             std::vector<std::pair<const Node*, bool>>& out) {
+  for (const Node* node : block->nodes()) {
+    if (node->kind() == c10::prim::If) {
+      for (size_t b = 0; b < 2; ++b) {
+        for (const Node* inner : node->blocks()[b]->nodes()) {
+          bool missing = false;
+          for (const Value* output : inner->outputs())
+            missing |= recordable(output) && !model.values.count(output);
+          if (missing) {
+            out.emplace_back(node, b == 0);
+            break;
+          }
+        }
+      }
+    }
+    for (const torch::jit::Block* sub : node->blocks()) ifsWithUnrecordedBranch(sub, model, out);
+  }
+}
+
+void recordBlockValues(LoadedModel& model) {
+  recordBlocksOnce(model, {});
+  // One forced run per branch still unknown, each also forcing the Ifs around
+  // it; bounded, since every run costs a forward pass.
+  const int kMaxForcedRuns = 16;
+  std::vector<std::pair<const Node*, bool>> pending;
+  ifsWithUnrecordedBranch(model.prepared.graph->block(), model, pending);
+  for (int run = 0; run < kMaxForcedRuns && run < static_cast<int>(pending.size()); ++run) {
+    const auto& [target, branch] = pending[run];
+    std::unordered_map<const Node*, bool> forced = {{target, branch}};
+    for (const Node* inner = target; inner->owningBlock()->owningNode() != nullptr;) {
+      const Node* outer = inner->owningBlock()->owningNode();
+      if (outer->kind() == c10::prim::If)
+        forced[outer] = outer->blocks()[0] == inner->owningBlock();
+      inner = outer;
+    }
+    recordBlocksOnce(model, forced);
+  }
+}
+
+void recordReference(LoadedModel& model) {
+  const auto seen = probeValues(model);
+  for (const auto& [value, ivalue] : seen) model.values[value] = infoOf(ivalue);
+  if (model.prepared.has_control_flow) recordBlockValues(model);
+  for (const Value* output : model.outputs) model.reference_outputs.push_back(seen.at(output).toTensor());
+}
+
+bool hasControlFlow(const torch::jit::Block* block) {
+  for (const Node* node : block->nodes())
+    if (node->kind() == c10::prim::If || node->kind() == c10::prim::Loop) return true;
+  return false;
+}
+
+}  // namespace
+
+// Runs the prepared graph on the example inputs, with every value of the
+// top-level block as an extra output. The executor optimises its own copy of
+// the graph; the extra outputs are removed afterwards.
+std::unordered_map<const torch::jit::Value*, c10::IValue> probeValues(LoadedModel& model) {
   torch::jit::Graph& graph = *model.prepared.graph;
   // Functions return one value: pack the real outputs and every probed value
   // into one tuple for the run, then put the real outputs back.
@@ -224,30 +396,15 @@ void referenceRun(LoadedModel& model) {
   }
   restore();
   const auto& results = stack.at(0).toTupleRef().elements();
-  const size_t first_probe = real_outputs.size();
   std::unordered_map<const Value*, c10::IValue> seen;
-  for (size_t i = 0; i < probed.size(); ++i) {
-    model.values[probed[i]] = infoOf(results[first_probe + i]);
-    seen.emplace(probed[i], results[first_probe + i]);
-  }
+  for (size_t i = 0; i < probed.size(); ++i) seen.emplace(probed[i], results[real_outputs.size() + i]);
   for (size_t i = 0; i < graph.inputs().size(); ++i) {
-    const at::Tensor& t = i < model.inputs.size()
-                              ? model.inputs[i]
-                              : model.parameters[i - model.inputs.size()].tensor;
-    model.values[graph.inputs()[i]] = {t.scalar_type(), t.sizes().vec()};
+    const at::Tensor& t = i < model.inputs.size() ? model.inputs[i]
+                                                  : model.parameters[i - model.inputs.size()].tensor;
     seen.emplace(graph.inputs()[i], t);
   }
-  for (const Value* output : model.outputs)
-    model.reference_outputs.push_back(seen.at(output).toTensor());
+  return seen;
 }
-
-bool hasControlFlow(const torch::jit::Block* block) {
-  for (const Node* node : block->nodes())
-    if (node->kind() == c10::prim::If || node->kind() == c10::prim::Loop) return true;
-  return false;
-}
-
-}  // namespace
 
 LoadedModel loadModel(const Config& config) {
   namespace fs = std::filesystem;
@@ -289,7 +446,7 @@ LoadedModel loadModel(const Config& config) {
   for (Value* output : graph->outputs()) flattenOutput(output, model.outputs);
 
   model.inputs = makeInputs(config.inputs, config.seed);
-  referenceRun(model);
+  recordReference(model);
   return model;
 }
 

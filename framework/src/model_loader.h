@@ -37,4 +37,8 @@ struct LoadedModel {
 
 LoadedModel loadModel(const Config& config);
 
+// Runs the prepared graph on the example inputs again and returns every
+// top-level value (and the graph inputs), for comparing intermediates.
+std::unordered_map<const torch::jit::Value*, c10::IValue> probeValues(LoadedModel& model);
+
 }  // namespace mexport

@@ -93,8 +93,13 @@ bool PluginLoader::loadFile(const std::string& path, Registry& registry) {
 }
 
 std::vector<std::string> pluginSearchPath(const std::vector<std::string>& extra) {
-  std::vector<std::string> dirs = {MEXPORT_BUILD_PLUGIN_DIR};
+  std::vector<std::string> dirs;
   const fs::path program = boost::dll::program_location().parent_path().string();
+  // The build tree's plugins serve the build tree's binary only: an installed
+  // mexport must not load, or be shadowed by, a build directory's plugins.
+  std::error_code ec;
+  if (fs::equivalent(program, fs::path(MEXPORT_BUILD_PLUGIN_DIR).parent_path(), ec))
+    dirs.push_back(MEXPORT_BUILD_PLUGIN_DIR);
   dirs.push_back((program.parent_path() / "lib" / "mexport" / "plugins").string());
   if (const char* env = std::getenv("MEXPORT_PLUGIN_PATH")) {
     std::string list = env;

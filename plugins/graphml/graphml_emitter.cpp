@@ -389,8 +389,8 @@ class GraphmlWriter {
       const auto& type = types_[tensor];
       using namespace key;
       addData(e, kEdgeTensor, tensor);
-      addData(e, kEdgeDtype, type.first);
-      addData(e, kEdgeShape, type.second);
+      if (!type.first.empty()) addData(e, kEdgeDtype, type.first);
+      if (!type.second.empty()) addData(e, kEdgeShape, type.second);
       addData(e, kSlot, int64_t{slot});
     };
     for (int k = 0; k < graph_.node_size(); ++k) {

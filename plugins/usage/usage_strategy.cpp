@@ -24,7 +24,8 @@ class UsageStrategy final : public Strategy {
 
   StrategyTraits traits() const override {
     return {/*handles_control_flow=*/true, /*speed_rank=*/1, /*expected_coverage=*/0.35,
-            "an op reading a module's parameter or buffer belongs to that module; nothing else is tagged"};
+            "an op reading a module's parameter or buffer belongs to that module; nothing else is "
+            "tagged"};
   }
 
   NodeTags tag(const PreparedModel& model) const override {
@@ -40,8 +41,8 @@ class UsageStrategy final : public Strategy {
   }
 
  private:
-  static void tagBlock(const Block& block, const ModuleTree& tree, const std::unordered_map<const Value*, int>& owner,
-                       NodeTags& tags) {
+  static void tagBlock(const Block& block, const ModuleTree& tree,
+                       const std::unordered_map<const Value*, int>& owner, NodeTags& tags) {
     for (const Node* node : block.nodes()) {
       int module = -1;
       bool shared = false;  // reads parameters of more than one module

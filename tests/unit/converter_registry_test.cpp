@@ -36,5 +36,17 @@ TEST(ConverterRegistry, BuiltinsCoverTheFixtureModelsOps) {
     EXPECT_NE(registry.find(op, 17), nullptr) << op;
 }
 
+TEST(ConverterRegistry, BuiltinsCoverTheZooFamilies) {
+  ConverterRegistry registry;
+  populateBuiltinOps(registry);
+  for (const char* op :
+       {"aten::lstm", "aten::gru", "aten::rnn_tanh", "aten::rnn_relu",
+        "aten::_native_multi_head_attention", "aten::_transformer_encoder_layer_fwd", "prim::If",
+        "prim::Loop", "aten::index", "aten::roll", "aten::norm", "aten::fill_", "aten::zero_"})
+    EXPECT_NE(registry.find(op, 17), nullptr) << op;
+  // The fused attention kernels need LayerNormalization (opset 17).
+  EXPECT_EQ(registry.find("aten::_transformer_encoder_layer_fwd", 16), nullptr);
+}
+
 }  // namespace
 }  // namespace mexport

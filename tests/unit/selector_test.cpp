@@ -101,5 +101,36 @@ TEST(Selector, AnExplicitStrategyHasNoFallback) {
                UsageError);
 }
 
+TEST(Selector, SpeedTriesTheFastestFirstEvenWhenItCannotHandleTheControlFlow) {
+  // It refuses at once with its reason; coverage puts it last instead.
+  const Registry registry = makeRegistry();
+  const SelectionRequest speed{"auto", {"slow-full", "fast-no-flow"}, "speed", 0};
+  EXPECT_EQ(names(rankStrategies(registry, fourNodeModel(true), speed)),
+            (std::vector<std::string>{"fast-no-flow", "slow-full"}));
+  const Selection s = selectStrategy(registry, fourNodeModel(true), speed);
+  ASSERT_EQ(s.attempts.size(), 2u);
+  EXPECT_EQ(s.attempts[0].outcome, "failed");
+  EXPECT_EQ(s.strategy->name(), "slow-full");
+}
+
+TEST(Selector, RootFallbackPutsWhatTheStrategyLeftOnTheRootAfterTheCoverageCheck) {
+  const Registry registry = makeRegistry();
+  const PreparedModel model = fourNodeModel(false);
+  SelectionRequest request{"fastest-half", {}, "coverage", 0};
+  request.root_fallback = true;
+  const Selection s = selectStrategy(registry, model, request);
+  int direct = 0, root = 0;
+  for (const torch::jit::Node* node : model.graph->nodes()) {
+    const NodeTag tag = s.tags.at(node);
+    direct += tag.provenance == Provenance::kDirect;
+    root += tag.provenance == Provenance::kRoot && tag.module == ModuleTree::kRoot;
+  }
+  EXPECT_EQ(direct, 2);
+  EXPECT_EQ(root, 2);
+  // min_coverage judges the strategy's own tags, not the fallback.
+  request.min_coverage = 0.9;
+  EXPECT_THROW(selectStrategy(registry, model, request), ExportError);
+}
+
 }  // namespace
 }  // namespace mexport

@@ -28,6 +28,16 @@ struct StrategyAttempt {
   double seconds = 0;
 };
 
+// One output of the numeric validation: the ONNX run by the built-in evaluator
+// against PyTorch on the same inputs.
+struct NumericCheck {
+  std::string output;
+  double max_abs_diff = 0;
+  double max_rel_diff = 0;
+  bool passed = true;
+  std::string problem;  // a dtype or shape mismatch, else empty
+};
+
 struct Coverage {
   int64_t total = 0, direct = 0, inferred = 0, root = 0, untagged = 0;
   double taggedRatio() const { return total == 0 ? 1.0 : double(total - untagged) / double(total); }
@@ -52,6 +62,7 @@ struct ExportResult {
   std::vector<int64_t> module_nodes;  // per module: ONNX nodes tagged with it directly
   Coverage coverage;
   std::vector<StrategyAttempt> attempts;
+  std::vector<NumericCheck> numeric_checks;  // empty when numeric validation was off
   std::vector<std::pair<std::string, double>> timings;  // stage, seconds
   std::string tool_version;
 };

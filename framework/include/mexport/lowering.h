@@ -26,6 +26,7 @@ onnx::AttributeProto s(const std::string& name, const std::string& value);
 onnx::AttributeProto ints(const std::string& name, const std::vector<int64_t>& values);
 onnx::AttributeProto floats(const std::string& name, const std::vector<float>& values);
 onnx::AttributeProto t(const std::string& name, const onnx::TensorProto& value);
+onnx::AttributeProto g(const std::string& name, const onnx::GraphProto& value);
 }  // namespace attr
 
 onnx::TensorProto_DataType onnxType(c10::ScalarType type);
@@ -93,6 +94,25 @@ class LoweringContext {
   virtual std::string constTensor(const at::Tensor& value) = 0;
   // An empty input name, for skipping an optional ONNX input.
   static std::string none() { return std::string(); }
+
+  // --- blocks of prim::If and prim::Loop ------------------------------------
+  // An input of a sub-graph: the torch block input it stands for (nullptr for
+  // an ONNX-only input, such as Loop's condition) and its dtype and rank.
+  struct SubgraphInput {
+    const torch::jit::Value* value = nullptr;
+    c10::ScalarType dtype = c10::ScalarType::Undefined;
+    int64_t rank = 0;
+  };
+  // Converts the nodes of `block` into an ONNX graph (an If branch, a Loop
+  // body) with the same converters; every node keeps its own tag. `inputs`
+  // become the graph inputs in order; the block's outputs its outputs. Values
+  // of the enclosing graphs are read by name (ONNX outer-scope references).
+  virtual onnx::GraphProto subgraph(const torch::jit::Block& block,
+                                    const std::vector<SubgraphInput>& inputs) = 0;
+  // Converts the nodes of `block` into the current graph (the taken branch of
+  // an If whose condition is a constant) and returns the ONNX tensors of the
+  // block's outputs.
+  virtual std::vector<std::string> inlineBlock(const torch::jit::Block& block) = 0;
 
   // Location of the node being converted, for error messages:
   // "aten::cumprod in module 'odd' (/Tiny/odd) at model.py:12".

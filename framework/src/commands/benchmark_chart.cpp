@@ -8,7 +8,7 @@ namespace mexport {
 namespace {
 
 // Layout, in SVG user units.
-constexpr double kWidth = 800;
+constexpr double kWidth = 830;
 constexpr double kLabelRight = 120;  // strategy names end here
 constexpr double kTimeLeft = 130, kTimeWidth = 280;
 constexpr double kCoverageLeft = 480, kCoverageWidth = 280;
@@ -28,11 +28,20 @@ std::string escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -104,10 +113,10 @@ std::string benchmarkChartSvg(const std::string& title, const std::vector<ChartR
       const double count = static_cast<double>(r.coverage.*s.count);
       const double w = kCoverageWidth * count / total;
       if (count > 0)
-        svg += rect(x, y, w, kBarHeight, s.color,
-                    fmt::format("{}: {} {} of {} ONNX nodes ({:.1f}%)", r.strategy,
-                                r.coverage.*s.count, s.label, r.coverage.total,
-                                100 * count / total));
+        svg +=
+            rect(x, y, w, kBarHeight, s.color,
+                 fmt::format("{}: {} {} of {} ONNX nodes ({:.1f}%)", r.strategy,
+                             r.coverage.*s.count, s.label, r.coverage.total, 100 * count / total));
       x += w;
     }
     svg += text(kCoverageLeft + kCoverageWidth + 6, mid + 4,
@@ -116,9 +125,8 @@ std::string benchmarkChartSvg(const std::string& title, const std::vector<ChartR
 
   double x = kCoverageLeft;
   for (const Segment& s : kSegments) {
-    svg += fmt::format(
-        "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"12\" height=\"12\" fill=\"{}\"/>\n", x,
-        legend_y - 10, s.color);
+    svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"12\" height=\"12\" fill=\"{}\"/>\n",
+                       x, legend_y - 10, s.color);
     svg += text(x + 16, legend_y, s.label);
     x += 70;
   }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -123,7 +124,7 @@ int runExportCommand(const CommandArgs& args) {
     if (console.quiet || (attempts.size() < 2 && !failed)) return;
     console.clearProgress();
     for (const auto& a : attempts)
-      fmt::print("mexport: strategy {} {} in {:.3f} s{}{}\n", a.name, a.outcome, a.seconds,
+      fmt::print("mexport: strategy {} {} in {:.1f} ms{}{}\n", a.name, a.outcome, 1e3 * a.seconds,
                  a.reason.empty() ? "" : ": ", a.reason);
     std::fflush(stdout);
   };
@@ -142,12 +143,19 @@ int runExportCommand(const CommandArgs& args) {
         "(direct {}, inferred {}, root {}, untagged {})\n",
         r.settings.model_name, r.strategy, seconds, c.total, 100 * c.taggedRatio(), c.direct,
         c.inferred, c.root, c.untagged);
+    if (!r.numeric_checks.empty()) {
+      double worst = 0;
+      for (const auto& check : r.numeric_checks) worst = std::max(worst, check.max_abs_diff);
+      fmt::print("  validated against PyTorch: {} outputs match, max abs diff {:.2g}\n",
+                 r.numeric_checks.size(), worst);
+    }
     for (const auto& file : outcome.written) fmt::print("  wrote {}\n", file);
   }
   // A plugin emitter that failed (graphml) lost only its own files; it was asked
   // for (--with-graphml or `emitters`), so its failure is the command's.
   for (const auto& f : outcome.failed_emitters)
-    std::cerr << "mexport: error: emitter '" << f.emitter << "' failed: " << f.reason.substr(0, f.reason.find('\n'))
+    std::cerr << "mexport: error: emitter '" << f.emitter
+              << "' failed: " << f.reason.substr(0, f.reason.find('\n'))
               << "; the other outputs were written\n";
   return outcome.failed_emitters.empty() ? 0 : outcome.failed_emitters.front().exit_code;
 }

@@ -68,6 +68,13 @@ class MetadataEmitter final : public Emitter {
       attempts.push_back(
           {{"name", a.name}, {"outcome", a.outcome}, {"reason", a.reason}, {"seconds", a.seconds}});
     doc["strategy_attempts"] = std::move(attempts);
+    Json numeric = Json::array();
+    for (const auto& c : r.numeric_checks)
+      numeric.push_back({{"output", c.output},
+                         {"max_abs_diff", c.max_abs_diff},
+                         {"max_rel_diff", c.max_rel_diff},
+                         {"passed", c.passed}});
+    doc["validation"] = {{"numeric", r.numeric_checks.empty() ? Json() : std::move(numeric)}};
     Json timings = Json::object();
     for (const auto& [stage, seconds] : r.timings) timings[stage] = seconds;
     doc["timings"] = std::move(timings);

@@ -173,6 +173,66 @@ onnx::TensorProto tensorInlineFromJson(const Json& json) {
   return tensorFromJson(json, data);
 }
 
+// Subgraphs (the bodies of If, Loop, Scan) are kept whole in their
+// attribute's JSON, tensors inline; they are not drawn as GraphML nodes.
+Json nodeToJson(const onnx::NodeProto& node) {
+  Json json = Json::object();
+  if (node.has_name()) json["name"] = node.name();
+  if (node.has_op_type()) json["op_type"] = node.op_type();
+  if (node.has_domain()) json["domain"] = node.domain();
+  if (node.has_doc_string()) json["doc_string"] = node.doc_string();
+  json["input"] = std::vector<std::string>(node.input().begin(), node.input().end());
+  json["output"] = std::vector<std::string>(node.output().begin(), node.output().end());
+  Json attributes = Json::array();
+  for (const auto& a : node.attribute()) attributes.push_back(attributeToJson(a));
+  json["attribute"] = std::move(attributes);
+  return json;
+}
+
+onnx::NodeProto nodeFromJson(const Json& json) {
+  onnx::NodeProto node;
+  if (json.contains("name")) node.set_name(json.at("name").get<std::string>());
+  if (json.contains("op_type")) node.set_op_type(json.at("op_type").get<std::string>());
+  if (json.contains("domain")) node.set_domain(json.at("domain").get<std::string>());
+  if (json.contains("doc_string")) node.set_doc_string(json.at("doc_string").get<std::string>());
+  for (const Json& name : json.at("input")) node.add_input(name.get<std::string>());
+  for (const Json& name : json.at("output")) node.add_output(name.get<std::string>());
+  for (const Json& a : json.at("attribute")) *node.add_attribute() = attributeFromJson(a);
+  return node;
+}
+
+Json graphToJson(const onnx::GraphProto& graph) {
+  if (graph.sparse_initializer_size() > 0 || graph.quantization_annotation_size() > 0)
+    fail("subgraph '" + graph.name() +
+         "' has sparse initializers or quantization annotations, which GraphML cannot hold");
+  Json json = Json::object();
+  if (graph.has_name()) json["name"] = graph.name();
+  if (graph.has_doc_string()) json["doc_string"] = graph.doc_string();
+  auto list = [](const auto& items, auto encode) {
+    Json out = Json::array();
+    for (const auto& item : items) out.push_back(encode(item));
+    return out;
+  };
+  json["node"] = list(graph.node(), nodeToJson);
+  json["initializer"] = list(graph.initializer(), tensorInlineToJson);
+  json["input"] = list(graph.input(), valueInfoToJson);
+  json["output"] = list(graph.output(), valueInfoToJson);
+  json["value_info"] = list(graph.value_info(), valueInfoToJson);
+  return json;
+}
+
+onnx::GraphProto graphFromJson(const Json& json) {
+  onnx::GraphProto graph;
+  if (json.contains("name")) graph.set_name(json.at("name").get<std::string>());
+  if (json.contains("doc_string")) graph.set_doc_string(json.at("doc_string").get<std::string>());
+  for (const Json& n : json.at("node")) *graph.add_node() = nodeFromJson(n);
+  for (const Json& t : json.at("initializer")) *graph.add_initializer() = tensorInlineFromJson(t);
+  for (const Json& v : json.at("input")) *graph.add_input() = valueInfoFromJson(v);
+  for (const Json& v : json.at("output")) *graph.add_output() = valueInfoFromJson(v);
+  for (const Json& v : json.at("value_info")) *graph.add_value_info() = valueInfoFromJson(v);
+  return graph;
+}
+
 }  // namespace
 
 const std::vector<KeySpec>& allKeys() {
@@ -326,11 +386,20 @@ Json attributeToJson(const onnx::AttributeProto& a) {
       json["value"] = std::move(values);
       break;
     }
+    case A::GRAPH:
+      if (a.has_g()) json["value"] = graphToJson(a.g());
+      break;
+    case A::GRAPHS: {
+      Json values = Json::array();
+      for (const auto& g : a.graphs()) values.push_back(graphToJson(g));
+      json["value"] = std::move(values);
+      break;
+    }
     case A::UNDEFINED:
       break;
     default:
       fail("attribute '" + a.name() + "' of type " + kAttributeTypeNames[type_index] +
-           " cannot be written (subgraphs, sparse tensors and type protos are not supported)");
+           " cannot be written (sparse tensors and type protos are not supported)");
   }
   return json;
 }
@@ -373,6 +442,12 @@ onnx::AttributeProto attributeFromJson(const Json& json) {
       break;
     case A::TENSORS:
       for (const Json& t : value) *a.add_tensors() = tensorInlineFromJson(t);
+      break;
+    case A::GRAPH:
+      *a.mutable_g() = graphFromJson(value);
+      break;
+    case A::GRAPHS:
+      for (const Json& g : value) *a.add_graphs() = graphFromJson(g);
       break;
     default:
       fail("attribute type '" + type + "' is not supported");

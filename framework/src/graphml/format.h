@@ -8,7 +8,8 @@
 // yfiles.foldertype="group" holding a <graph>), nested as the module tree is;
 // op nodes sit in their module's graph, initializers in the deepest module
 // graph holding all their consumers. An edge per tensor use sits in the
-// deepest graph holding both its ends.
+// deepest graph holding both its ends. Subgraphs (If, Loop bodies) stay whole
+// in their node's attribute JSON: their reads of outer tensors get no edges.
 //
 // Lossless round trip: every optional ONNX field is written only when it is
 // set, and read back only when present, so the rebuilt protobuf serialises to
@@ -131,11 +132,11 @@ std::string typeDtypeText(const onnx::TypeProto& type);
 std::string typeShapeText(const onnx::TypeProto& type);
 
 // The codecs throw ExportError naming the field that cannot be encoded
-// (subgraph attributes, external data, non-tensor types) or decoded.
+// (sparse tensor attributes, external data, non-tensor types) or decoded.
 Json valueInfoToJson(const onnx::ValueInfoProto& info);
 onnx::ValueInfoProto valueInfoFromJson(const Json& json);
 
-// Attributes, with tensor values inline (base64 data).
+// Attributes, with tensor values inline (base64 data) and subgraphs whole.
 Json attributeToJson(const onnx::AttributeProto& attribute);
 onnx::AttributeProto attributeFromJson(const Json& json);
 

@@ -28,6 +28,8 @@ std::optional<std::string> readFile(const fs::path& path) {
   return std::move(bytes).str();
 }
 
+constexpr int kMaxNesting = 1000;
+
 std::string shortHash(const std::string& hex) { return hex.substr(0, 12) + "..."; }
 
 // A node of one kind (input, output, initializer, op) by its "index" data.
@@ -191,7 +193,11 @@ class GraphmlReader {
   // --- structure ----------------------------------------------------------
 
   // Every node of the nested graphs by id, and every edge, wherever it sits.
-  void collect(pugi::xml_node graph) {
+  void collect(pugi::xml_node graph, int depth = 0) {
+    // Module trees are shallow; a deeper file is hostile, not a model.
+    if (depth > kMaxNesting)
+      fail(graph,
+           "graphs nest more than " + std::to_string(kMaxNesting) + " deep; the file is damaged");
     for (pugi::xml_node node : graph.children("node")) {
       const std::string id = node.attribute("id").value();
       if (id.empty()) fail(node, "a <node> without an id");
@@ -210,7 +216,7 @@ class GraphmlReader {
         endpoints_[id] = {kind, static_cast<size_t>(index)};
       }
       if (!ids_.insert(id).second) fail(node, "node id '" + id + "' appears twice");
-      if (pugi::xml_node inner = node.child("graph")) collect(inner);
+      if (pugi::xml_node inner = node.child("graph")) collect(inner, depth + 1);
     }
     for (pugi::xml_node edge : graph.children("edge")) edges_.push_back(edge);
   }

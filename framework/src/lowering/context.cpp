@@ -58,6 +58,14 @@ onnx::AttributeProto t(const std::string& name, const onnx::TensorProto& value) 
   return a;
 }
 
+onnx::AttributeProto g(const std::string& name, const onnx::GraphProto& value) {
+  onnx::AttributeProto a;
+  a.set_name(name);
+  a.set_type(onnx::AttributeProto::GRAPH);
+  *a.mutable_g() = value;
+  return a;
+}
+
 }  // namespace attr
 
 onnx::TensorProto_DataType onnxType(c10::ScalarType type) {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <torch/csrc/jit/ir/constants.h>
 
+#include <memory>
 #include <unordered_set>
 
 #include "mexport/errors.h"
@@ -39,12 +40,36 @@ void setTensorType(onnx::ValueInfoProto& info, c10::ScalarType dtype,
   }
 }
 
-// LoweringContext over one ONNX graph under construction.
+// A value's type with its dimensions unknown: sub-graph values change size
+// from one iteration to the next, and the checker wants a shape field.
+void setTensorRank(onnx::ValueInfoProto& info, c10::ScalarType dtype, int64_t rank) {
+  auto* tensor = info.mutable_type()->mutable_tensor_type();
+  tensor->set_elem_type(onnxType(dtype));
+  auto* shape = tensor->mutable_shape();
+  for (int64_t d = 0; d < rank; ++d) shape->add_dim();
+}
+
+// Node and tensor names are unique across a model and all its sub-graphs.
+struct NameTable {
+  std::unordered_map<std::string, int> counts;
+  std::unordered_set<std::string> used;
+};
+
+// LoweringContext over one ONNX graph under construction: the main graph, or
+// a sub-graph (If branch, Loop body) whose builder has a parent.
 class OnnxBuilder final : public LoweringContext {
  public:
+  // The builder of the main graph.
   OnnxBuilder(const LoadedModel& model, const NodeTags& tags, const Config& config,
-              onnx::GraphProto& graph, std::vector<OnnxNodeInfo>& infos)
-      : model_(model), tags_(tags), config_(config), graph_(graph), infos_(infos) {
+              const ConverterRegistry& converters, onnx::GraphProto& graph,
+              std::vector<OnnxNodeInfo>& infos)
+      : model_(model),
+        tags_(tags),
+        config_(config),
+        converters_(converters),
+        graph_(graph),
+        infos_(&infos),
+        name_table_(std::make_shared<NameTable>()) {
     const auto& inputs = model.prepared.graph->inputs();
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (i < model.inputs.size()) {
@@ -57,6 +82,40 @@ class OnnxBuilder final : public LoweringContext {
       } else {
         parameter_of_[inputs[i]] = &model.parameters[i - model.inputs.size()];
       }
+    }
+  }
+
+  // The builder of a sub-graph of `parent`'s graph holding the nodes of
+  // `block`. Its nodes are not listed in the export's node infos, which are
+  // index-aligned with the main graph's nodes.
+  OnnxBuilder(OnnxBuilder& parent, const torch::jit::Block& block, onnx::GraphProto& graph)
+      : model_(parent.model_),
+        tags_(parent.tags_),
+        config_(parent.config_),
+        converters_(parent.converters_),
+        graph_(graph),
+        infos_(&subgraph_infos_),
+        name_table_(parent.name_table_),
+        parent_(&parent),
+        block_(&block) {}
+
+  // Converts every node of `block` into this builder's graph.
+  void convertBlock(const torch::jit::Block& block) {
+    for (const Node* node : block.nodes()) {
+      if (isMaterializedOnUse(node->kind())) continue;
+      const Converter* converter = converters_.find(node->kind().toQualString(), config_.opset);
+      if (converter != nullptr) {
+        convert(node, *converter);
+        continue;
+      }
+      convert(node, Converter{node->kind().toQualString(), 1, "",
+                              [opset = config_.opset](LoweringContext& ctx, const Node&) {
+                                ctx.fail(fmt::format(
+                                    "no ONNX converter for opset {}; `mexport export --list-ops` "
+                                    "lists the supported ops; a plugin can add one (README, "
+                                    "Plugins)",
+                                    opset));
+                              }});
     }
   }
 
@@ -103,6 +162,17 @@ class OnnxBuilder final : public LoweringContext {
       for (auto& name : *node.mutable_output())
         if (auto it = renames.find(name); it != renames.end()) name = it->second;
     }
+    for (auto& [value, name] : names_)
+      if (auto it = renames.find(name); it != renames.end()) name = it->second;
+  }
+
+  // The ONNX tensor of each top-level torch value that has one, in graph order.
+  std::vector<std::pair<const Value*, std::string>> tensorsOf(const torch::jit::Block* block) const {
+    std::vector<std::pair<const Value*, std::string>> tensors;
+    for (const Node* node : block->nodes())
+      for (const Value* output : node->outputs())
+        if (auto it = names_.find(output); it != names_.end()) tensors.emplace_back(output, it->second);
+    return tensors;
   }
 
   // --- LoweringContext -----------------------------------------------------
@@ -110,6 +180,8 @@ class OnnxBuilder final : public LoweringContext {
 
   std::string in(const Value* value) override {
     if (auto it = names_.find(value); it != names_.end()) return it->second;
+    // A sub-graph reads the values of enclosing graphs by name.
+    if (parent_ != nullptr && !definedInBlock(value)) return parent_->in(value);
     if (auto p = parameter_of_.find(value); p != parameter_of_.end()) {
       auto* init = graph_.add_initializer();
       *init = toTensorProto(p->second->tensor);
@@ -213,11 +285,12 @@ class OnnxBuilder final : public LoweringContext {
       outputs.push_back(fmt::format("{}_output_{}", node.name(), i));
       node.add_output(outputs.back());
     }
+    for (const auto& output : outputs) produced_.insert(output);
     for (const auto& attribute : attributes) *node.add_attribute() = attribute;
     if (config_.hierarchy != HierarchyMode::kNone)
       node.set_doc_string(
           fmt::format("{} in {}", current_->kind().toQualString(), modulePath(tag)));
-    infos_.push_back({current_->kind().toQualString(), tag.module, tag.provenance});
+    infos_->push_back({current_->kind().toQualString(), tag.module, tag.provenance});
     return outputs;
   }
 
@@ -237,6 +310,43 @@ class OnnxBuilder final : public LoweringContext {
 
   std::string constTensor(const at::Tensor& value) override {
     return op1("Constant", {}, {attr::t("value", toTensorProto(value))});
+  }
+
+  onnx::GraphProto subgraph(const torch::jit::Block& block,
+                            const std::vector<SubgraphInput>& inputs) override {
+    CurrentNode guard(*this, current_);
+    onnx::GraphProto graph;
+    graph.set_name(uniqueName("subgraph"));
+    OnnxBuilder child(*this, block, graph);
+    for (const SubgraphInput& input : inputs) {
+      std::string name = uniqueName(input.value != nullptr ? input.value->debugName() : "cond");
+      auto* info = graph.add_input();
+      info->set_name(name);
+      setTensorRank(*info, input.dtype, input.rank);
+      if (input.value != nullptr) child.names_[input.value] = name;
+    }
+    child.convertBlock(block);
+    child.current_ = block.owningNode();
+    std::unordered_set<std::string> listed;
+    for (const Value* output : block.outputs()) {
+      std::string tensor = child.in(output);
+      // A sub-graph output must be computed in the sub-graph, and only once.
+      if (!child.produced_.count(tensor) || listed.count(tensor))
+        tensor = child.op1("Identity", {tensor});
+      listed.insert(tensor);
+      auto* info = graph.add_output();
+      info->set_name(tensor);
+      setTensorRank(*info, dtypeOfValue(output), rankOfValue(output));
+    }
+    return graph;
+  }
+
+  std::vector<std::string> inlineBlock(const torch::jit::Block& block) override {
+    CurrentNode guard(*this, current_);
+    convertBlock(block);
+    std::vector<std::string> outputs;
+    for (const Value* output : block.outputs()) outputs.push_back(in(output));
+    return outputs;
   }
 
   std::string where() const override {
@@ -289,11 +399,36 @@ class OnnxBuilder final : public LoweringContext {
   }
 
   std::string uniqueName(const std::string& base) {
-    int& count = name_counts_[base];
+    int& count = name_table_->counts[base];
     std::string name = count == 0 ? base : fmt::format("{}_{}", base, count);
     ++count;
-    while (!used_names_.insert(name).second) name = fmt::format("{}_{}", base, count++);
+    while (!name_table_->used.insert(name).second) name = fmt::format("{}_{}", base, count++);
     return name;
+  }
+
+  // Whether `value` is computed inside this sub-graph's block (or deeper).
+  bool definedInBlock(const Value* value) const {
+    for (const torch::jit::Block* b = value->node()->owningBlock(); b != nullptr;
+         b = b->owningNode() != nullptr ? b->owningNode()->owningBlock() : nullptr)
+      if (b == block_) return true;
+    return false;
+  }
+
+  // The dtype and rank of a value's ONNX tensor: torch numbers are 0-d.
+  c10::ScalarType dtypeOfValue(const Value* value) const {
+    switch (value->type()->kind()) {
+      case c10::TypeKind::IntType:
+        return c10::ScalarType::Long;
+      case c10::TypeKind::FloatType:
+        return c10::ScalarType::Double;
+      case c10::TypeKind::BoolType:
+        return c10::ScalarType::Bool;
+      default:
+        return scalarType(value);
+    }
+  }
+  int64_t rankOfValue(const Value* value) const {
+    return value->type()->kind() == c10::TypeKind::TensorType ? rank(value) : 0;
   }
 
   std::string materializeConstant(const Value* value) {
@@ -327,15 +462,19 @@ class OnnxBuilder final : public LoweringContext {
   const LoadedModel& model_;
   const NodeTags& tags_;
   const Config& config_;
+  const ConverterRegistry& converters_;
   onnx::GraphProto& graph_;
-  std::vector<OnnxNodeInfo>& infos_;
+  std::vector<OnnxNodeInfo>* infos_;
+  std::vector<OnnxNodeInfo> subgraph_infos_;  // a sub-graph's, not reported
+  std::shared_ptr<NameTable> name_table_;
+  OnnxBuilder* parent_ = nullptr;             // set for a sub-graph
+  const torch::jit::Block* block_ = nullptr;  // a sub-graph's block
+  std::unordered_set<std::string> produced_;  // tensors computed in this graph
   const Node* current_ = nullptr;
   std::unordered_map<const Value*, std::string> names_;
   std::unordered_map<const Value*, const Parameter*> parameter_of_;
   std::unordered_set<const Value*> handled_without_tensor_;
   std::map<std::pair<const Value*, c10::ScalarType>, std::string> casts_;
-  std::unordered_map<std::string, int> name_counts_;
-  std::unordered_set<std::string> used_names_;
 };
 
 }  // namespace
@@ -359,22 +498,8 @@ LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags,
   onnx::GraphProto& graph = *proto.mutable_graph();
   graph.set_name(config.model_name);
 
-  OnnxBuilder builder(model, tags, config, graph, lowered.nodes);
-  for (const Node* node : model.prepared.graph->nodes()) {
-    if (isMaterializedOnUse(node->kind())) continue;
-    const Converter* converter = converters.find(node->kind().toQualString(), config.opset);
-    if (converter == nullptr) {
-      builder.convert(
-          node,
-          Converter{node->kind().toQualString(), 1, "", [&](LoweringContext& ctx, const Node&) {
-                      ctx.fail(fmt::format(
-                          "no ONNX converter for opset {}; `mexport export --list-ops` lists the "
-                          "supported ops; a plugin can add one (README, Plugins)",
-                          config.opset));
-                    }});
-    }
-    builder.convert(node, *converter);
-  }
+  OnnxBuilder builder(model, tags, config, converters, graph, lowered.nodes);
+  builder.convertBlock(*model.prepared.graph->block());
 
   std::vector<std::string> output_names = config.outputs;
   if (!output_names.empty() && output_names.size() != model.outputs.size())
@@ -384,6 +509,7 @@ LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags,
   for (size_t i = output_names.size(); i < model.outputs.size(); ++i)
     output_names.push_back(i == 0 ? "output" : fmt::format("output_{}", i));
   builder.finishOutputs(output_names);
+  lowered.tensors = builder.tensorsOf(model.prepared.graph->block());
   return lowered;
 }
 

@@ -14,6 +14,9 @@ namespace mexport {
 struct LoweredModel {
   onnx::ModelProto model;
   std::vector<OnnxNodeInfo> nodes;  // index-aligned with model.graph().node()
+  // The ONNX tensor of each top-level torch value, in graph order; numeric
+  // validation compares them to find where an export first diverges.
+  std::vector<std::pair<const torch::jit::Value*, std::string>> tensors;
 };
 
 LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags,

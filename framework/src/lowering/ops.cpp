@@ -5,11 +5,15 @@ namespace mexport {
 
 void populateBuiltinOps(ConverterRegistry& registry) {
   populateActivationOps(registry);
+  populateAttentionOps(registry);
+  populateControlFlowOps(registry);
   populateConvOps(registry);
   populateElementwiseOps(registry);
   populateEmbeddingOps(registry);
+  populateInplaceOps(registry);
   populateLinearOps(registry);
   populateNormalizationOps(registry);
+  populateRecurrentOps(registry);
   populateReductionOps(registry);
   populateShapeOps(registry);
 }

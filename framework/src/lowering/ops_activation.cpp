@@ -62,9 +62,7 @@ void convertGelu(LoweringContext& ctx, const Node& node) {
   std::string x = input(ctx, node);
   std::string result;
   if (approximate == "none") {
-    std::string erf = ctx.op1("Erf", {ctx.op1("Div", {x, scalar(ctx, node, std::sqrt(2.0))})});
-    std::string one_plus_erf = ctx.op1("Add", {erf, scalar(ctx, node, 1.0)});
-    result = ctx.op1("Mul", {ctx.op1("Mul", {x, one_plus_erf}), scalar(ctx, node, 0.5)});
+    result = erfGelu(ctx, x, resultType(ctx, node));
   } else if (approximate == "tanh") {
     const double kBeta = std::sqrt(2.0 / M_PI);
     const double kKappa = 0.044715;

@@ -187,11 +187,39 @@ void convertAvgPool(LoweringContext& ctx, const Node& node) {
                     attr::i("count_include_pad", count_include_pad ? 1 : 0)}));
 }
 
+// An adaptive pool whose output size does not divide the input size, one
+// spatial dim at a time: output cell i of a dim reduces input cells
+// [floor(i * in / out), ceil((i + 1) * in / out)), as PyTorch's kernel does.
+// Reducing dim by dim is exact for mean and max, since every window of a dim
+// has the same length whatever the other dims.
+std::string separableAdaptivePool(LoweringContext& ctx, std::string x,
+                                  const std::vector<int64_t>& spatial,
+                                  const std::vector<int64_t>& output_size, int64_t first_axis,
+                                  const std::string& reduce_op) {
+  for (size_t d = 0; d < spatial.size(); ++d) {
+    const int64_t in = spatial[d];
+    const int64_t out = output_size[d];
+    const int64_t axis = first_axis + static_cast<int64_t>(d);
+    if (in == out) continue;
+    std::vector<std::string> cells;
+    for (int64_t i = 0; i < out; ++i) {
+      const int64_t start = (i * in) / out;
+      const int64_t end = ((i + 1) * in + out - 1) / out;
+      std::string window =
+          ctx.op1("Slice", {x, ctx.makeInts({start}), ctx.makeInts({end}), ctx.makeInts({axis})});
+      cells.push_back(
+          ctx.op1(reduce_op, {window}, {attr::ints("axes", {axis}), attr::i("keepdims", 1)}));
+    }
+    x = ctx.op1("Concat", cells, {attr::i("axis", axis)});
+  }
+  return x;
+}
+
 // adaptive_avg_poolNd(self, output_size) and adaptive_max_poolNd: a global
-// pool when every output size is 1; otherwise a plain pool with kernel =
-// stride = input / output, which is exact only when the output size divides
-// the input size (the spatial sizes come from the reference run, as the
-// kernel depends on them).
+// pool when every output size is 1; a plain pool with kernel = stride =
+// input / output when the output size divides the input size; otherwise
+// separableAdaptivePool (the spatial sizes come from the reference run, as
+// the windows depend on them).
 ConverterFn adaptivePool(const std::string& pool_op, const std::string& global_op) {
   return [pool_op, global_op](LoweringContext& ctx, const Node& node) {
     // adaptive_max_pool also returns the argmax indices, which ONNX's
@@ -212,9 +240,13 @@ ConverterFn adaptivePool(const std::string& pool_op, const std::string& global_o
     }
     std::vector<int64_t> kernel;
     for (size_t i = 0; i < spatial.size(); ++i) {
-      if (output_size[i] <= 0 || spatial[i] % output_size[i] != 0) {
-        ctx.fail("output size " + std::to_string(output_size[i]) + " does not divide input size " +
-                 std::to_string(spatial[i]) + "; only that case maps to an ONNX pool");
+      if (output_size[i] <= 0) ctx.fail("output sizes must be positive");
+      if (spatial[i] % output_size[i] != 0) {
+        const auto first_axis = static_cast<int64_t>(input_sizes.size() - spatial.size());
+        ctx.bind(node.output(0),
+                 separableAdaptivePool(ctx, x, spatial, output_size, first_axis,
+                                       pool_op == "MaxPool" ? "ReduceMax" : "ReduceMean"));
+        return;
       }
       kernel.push_back(spatial[i] / output_size[i]);
     }

@@ -1,9 +1,10 @@
 // Reductions: sum, mean, prod, amax/amin, max/min (whole, per dim, or
-// elementwise with another tensor), argmax/argmin, logsumexp, cumsum.
+// elementwise with another tensor), argmax/argmin, logsumexp, cumsum, norm.
 //
 // In opset 13-17 ReduceSum takes its axes as an input while ReduceMean,
 // ReduceMax, ReduceMin, ReduceProd and ReduceLogSumExp still take an
 // attribute (they move to inputs in opset 18).
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,24 @@ void convertCumsum(LoweringContext& ctx, const Node& node) {
            ctx.op1("CumSum", {x, ctx.constScalar(ctx.constInt(node.input(1)), c10::kLong)}));
 }
 
+// norm(self, p, dim, keepdim[, dtype]) and linalg_vector_norm(self, ord, dim,
+// keepdim, dtype) (F.normalize): the 1- and 2-norms are ReduceL1 / ReduceL2,
+// the infinity norm ReduceMax of Abs.
+void convertNorm(LoweringContext& ctx, const Node& node) {
+  std::optional<double> p = isAbsent(ctx, node, 1) ? 2.0 : constNumber(ctx, node.input(1));
+  if (!p) ctx.fail("the norm's order must be a constant");
+  std::vector<int64_t> dims = reductionDims(ctx, node, 2);
+  bool keepdim = !isAbsent(ctx, node, 3) && ctx.constBool(node.input(3));
+  std::string x = ctx.inAs(node.input(0), resultType(ctx, node));
+  if (*p == 1.0 || *p == 2.0) {
+    ctx.bind(node.output(0), reduce(ctx, *p == 1.0 ? "ReduceL1" : "ReduceL2", x, dims, keepdim));
+  } else if (std::isinf(*p) && *p > 0) {
+    ctx.bind(node.output(0), reduce(ctx, "ReduceMax", ctx.op1("Abs", {x}), dims, keepdim));
+  } else {
+    ctx.fail("only the 1-, 2- and infinity norms are supported");
+  }
+}
+
 }  // namespace
 
 void populateReductionOps(ConverterRegistry& registry) {
@@ -114,6 +133,7 @@ void populateReductionOps(ConverterRegistry& registry) {
   onOps(registry, {"aten::argmax"}, 11, family, argExtremum("ArgMax"));
   onOps(registry, {"aten::argmin"}, 11, family, argExtremum("ArgMin"));
   onOps(registry, {"aten::cumsum"}, 11, family, convertCumsum);
+  onOps(registry, {"aten::norm", "aten::linalg_vector_norm"}, 1, family, convertNorm);
 }
 
 }  // namespace mexport

@@ -1,5 +1,5 @@
 // Shape and layout ops: size, view/reshape, permute/transpose, (un)squeeze,
-// flatten, expand, repeat, slice/select, cat/stack, split/chunk/unbind with
+// flatten, expand, repeat, slice/select, roll, cat/stack, split/chunk/unbind with
 // prim::ListUnpack, pad, triu/tril; no-op aliases (contiguous, dropout, ...);
 // dtype conversions (to, type_as, NumToTensor, Int, Float); tensor creation
 // (ones, zeros, full, arange and their _like / new_ forms).
@@ -263,6 +263,39 @@ void convertSelect(LoweringContext& ctx, const Node& node) {
                    {attr::i("axis", dim)}));
 }
 
+// roll(self, shifts, dims): per dim, the last `shift` elements move to the
+// front: Concat(x[-shift:], x[:-shift]). The shift is reduced modulo the
+// reference run's size of that dim; without dims the flattened tensor rolls.
+void convertRoll(LoweringContext& ctx, const Node& node) {
+  std::vector<int64_t> shifts = ctx.constInts(node.input(1));
+  std::vector<int64_t> dims = ctx.constInts(node.input(2));
+  std::string x = ctx.in(node.input(0));
+  std::vector<int64_t> sizes = ctx.sizes(node.input(0));
+  const bool flat = dims.empty();
+  if (flat) {
+    int64_t count = 1;
+    for (int64_t size : sizes) count *= size;
+    sizes = {count};
+    dims = {0};
+    x = ctx.op1("Reshape", {x, ctx.makeInts({-1})});
+  }
+  if (shifts.size() != dims.size()) ctx.fail("roll needs one shift per dim");
+  for (size_t i = 0; i < dims.size(); ++i) {
+    int64_t dim = normalizeDim(ctx, dims[i], static_cast<int64_t>(sizes.size()));
+    int64_t size = sizes[dim];
+    int64_t shift = size == 0 ? 0 : ((shifts[i] % size) + size) % size;
+    if (shift == 0) continue;
+    const std::string axes = ctx.makeInts({dim});
+    std::string tail = ctx.op1(
+        "Slice",
+        {x, ctx.makeInts({-shift}), ctx.makeInts({std::numeric_limits<int64_t>::max()}), axes});
+    std::string head = ctx.op1("Slice", {x, ctx.makeInts({0}), ctx.makeInts({-shift}), axes});
+    x = ctx.op1("Concat", {tail, head}, {attr::i("axis", dim)});
+  }
+  if (flat) x = ctx.op1("Reshape", {x, ctx.op1("Shape", {ctx.in(node.input(0))})});
+  ctx.bind(node.output(0), x);
+}
+
 // --- joining ----------------------------------------------------------------
 
 // cat(tensors, dim): PyTorch promotes the inputs' dtypes, ONNX Concat needs one.
@@ -366,20 +399,45 @@ void convertListUnpack(LoweringContext& ctx, const Node& node) {
 // pad(self, pad, mode, value) and constant_pad_nd(self, pad, value). PyTorch's
 // pad list starts at the last dim: [last_begin, last_end, prev_begin, ...];
 // ONNX wants the begins of all dims, then the ends.
+// The ONNX pads of a PyTorch pad list computed at run time (sizes, as Swin
+// pads to a multiple of its window): a Gather that reorders the list, with an
+// appended 0 for the dims the list does not mention.
+std::string runtimePads(LoweringContext& ctx, const Value* pad_list, int64_t rank) {
+  const auto count = static_cast<int64_t>(ctx.listElements(pad_list).size());
+  if (count % 2 != 0 || count > 2 * rank) {
+    ctx.fail("invalid pad list of " + std::to_string(count) + " values");
+  }
+  std::vector<int64_t> positions(2 * rank, count);  // `count` is the appended 0
+  for (int64_t i = 0; i < count / 2; ++i) {
+    int64_t dim = rank - 1 - i;
+    positions[dim] = 2 * i;
+    positions[dim + rank] = 2 * i + 1;
+  }
+  std::string padded =
+      ctx.op1("Concat", {ctx.in(pad_list), ctx.makeInts({0})}, {attr::i("axis", 0)});
+  return ctx.op1("Gather", {padded, ctx.makeInts(positions)}, {attr::i("axis", 0)});
+}
+
 void emitPad(LoweringContext& ctx, const Node& node, const std::string& mode,
              const Value* fill_value) {
-  std::vector<int64_t> pad = ctx.constInts(node.input(1));
   int64_t rank = ctx.rank(node.input(0));
-  if (pad.size() % 2 != 0 || static_cast<int64_t>(pad.size()) > 2 * rank) {
-    ctx.fail("invalid pad list of " + std::to_string(pad.size()) + " values");
+  std::string pads_tensor;
+  if (!ctx.constant(node.input(1))) {
+    pads_tensor = runtimePads(ctx, node.input(1), rank);
+  } else {
+    std::vector<int64_t> pad = ctx.constInts(node.input(1));
+    if (pad.size() % 2 != 0 || static_cast<int64_t>(pad.size()) > 2 * rank) {
+      ctx.fail("invalid pad list of " + std::to_string(pad.size()) + " values");
+    }
+    std::vector<int64_t> pads(2 * rank, 0);
+    for (size_t i = 0; i < pad.size() / 2; ++i) {
+      int64_t dim = rank - 1 - static_cast<int64_t>(i);
+      pads[dim] = pad[2 * i];
+      pads[dim + rank] = pad[2 * i + 1];
+    }
+    pads_tensor = ctx.makeInts(pads);
   }
-  std::vector<int64_t> pads(2 * rank, 0);
-  for (size_t i = 0; i < pad.size() / 2; ++i) {
-    int64_t dim = rank - 1 - static_cast<int64_t>(i);
-    pads[dim] = pad[2 * i];
-    pads[dim + rank] = pad[2 * i + 1];
-  }
-  std::vector<std::string> inputs = {ctx.in(node.input(0)), ctx.makeInts(pads)};
+  std::vector<std::string> inputs = {ctx.in(node.input(0)), pads_tensor};
   if (fill_value != nullptr && !ctx.isNone(fill_value)) {
     inputs.push_back(ctx.inAs(fill_value, resultType(ctx, node)));
   }
@@ -420,9 +478,12 @@ ConverterFn trilu(bool upper) {
 // contiguous, clone, detach, ...: the same values, so the same ONNX tensor.
 void convertAlias(LoweringContext& ctx, const Node& node) { bindToInput(ctx, node); }
 
-// dropout(input, p, train) and its variants are the identity at inference.
+// dropout(input, p, train) and its variants are the identity at inference,
+// and in training with p = 0 (torchvision's Swin calls F.dropout(p=0.0,
+// training=True) in eval mode).
 void convertDropout(LoweringContext& ctx, const Node& node) {
-  if (node.inputs().size() > 2 && ctx.constBool(node.input(2))) {
+  if (node.inputs().size() > 2 && ctx.constBool(node.input(2)) &&
+      constNumber(ctx, node.input(1)) != 0.0) {
     ctx.fail("dropout in training mode is not supported: call model.eval() before tracing");
   }
   bindToInput(ctx, node);
@@ -532,6 +593,7 @@ void populateShapeOps(ConverterRegistry& registry) {
 
   onOps(registry, {"aten::slice"}, 13, family, convertSlice);
   onOps(registry, {"aten::select", "aten::__getitem__"}, 11, family, convertSelect);
+  onOps(registry, {"aten::roll"}, 13, family, convertRoll);
   onOps(registry, {"aten::cat", "aten::concat", "aten::concatenate"}, 11, family, convertCat);
   onOps(registry, {"aten::stack"}, 13, family, convertStack);
 

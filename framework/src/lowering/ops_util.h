@@ -2,6 +2,7 @@
 // Header-only so that every family file stays a single translation unit.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -104,6 +105,14 @@ inline std::string intAs1D(LoweringContext& ctx, const Value* value) {
 // only change memory layout or are no-ops at inference emit nothing.
 inline void bindToInput(LoweringContext& ctx, const Node& node) {
   ctx.bind(node.output(0), ctx.in(node.input(0)));
+}
+
+// The exact GELU, x * (1 + erf(x / sqrt(2))) * 0.5, in `type`: the node
+// sequence torch.onnx writes (Div, Erf, Add, Mul, Mul).
+inline std::string erfGelu(LoweringContext& ctx, const std::string& x, c10::ScalarType type) {
+  std::string erf = ctx.op1("Erf", {ctx.op1("Div", {x, ctx.constScalar(M_SQRT2, type)})});
+  std::string one_plus_erf = ctx.op1("Add", {erf, ctx.constScalar(1.0, type)});
+  return ctx.op1("Mul", {ctx.op1("Mul", {x, one_plus_erf}), ctx.constScalar(0.5, type)});
 }
 
 }  // namespace mexport::ops

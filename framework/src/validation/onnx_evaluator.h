@@ -1,0 +1,33 @@
+// A reference ONNX evaluator on libtorch tensor ops, so mexport can check an
+// export numerically without another runtime. It implements every op the
+// lowering emits; any other op is a clear error naming it.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <onnx/onnx_pb.h>
+
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace mexport {
+
+at::Tensor tensorFromProto(const onnx::TensorProto& proto);
+
+class OnnxEvaluator {
+ public:
+  explicit OnnxEvaluator(const onnx::ModelProto& model);
+
+  // Runs the main graph on inputs named like the graph inputs; returns every
+  // tensor it computed (intermediates included), by ONNX name.
+  std::unordered_map<std::string, at::Tensor> run(const std::map<std::string, at::Tensor>& inputs) const;
+
+  // The ONNX op types the evaluator implements.
+  static std::vector<std::string> supportedOps();
+
+ private:
+  const onnx::ModelProto& model_;
+};
+
+}  // namespace mexport
