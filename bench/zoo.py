@@ -200,7 +200,9 @@ def measure(mexport, work, name, builder, scripted, run_torch_onnx):
             row["torch"] = f"{seconds:.2f}"
             row["ratio"] = f"{seconds / float(row['mexport']):.2f}x"
         else:
-            row["torch"] = "failed: " + one_line(peer.stderr)[:60]
+            unsupported = re.search(r"operator '([\w:.]+)'", peer.stderr)
+            row["torch"] = ("failed: " + unsupported.group(1) + " unsupported" if unsupported
+                            else "failed: " + one_line(peer.stderr)[:80])
     for f in os.listdir(directory):  # the big files are not needed any more
         if f.endswith((".onnx", ".pt")):
             os.remove(os.path.join(directory, f))

@@ -22,6 +22,11 @@ c10::ScalarType parseDtype(const std::string& dtype) {
   return it->second;
 }
 
+// NumPy type codes (kind + bytes) of the dtypes mexport reads and writes.
+const std::map<std::string, c10::ScalarType> kNumpyTypes = {
+    {"f4", at::kFloat}, {"f2", at::kHalf}, {"f8", at::kDouble}, {"i8", at::kLong}, {"i4", at::kInt},
+    {"i2", at::kShort}, {"i1", at::kChar}, {"u1", at::kByte},   {"b1", at::kBool}};
+
 at::Tensor readNpy(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) throw UsageError(fmt::format("input file '{}' not found", path));
@@ -49,10 +54,6 @@ at::Tensor readNpy(const std::string& path) {
     throw UsageError(fmt::format(
         "{}: Fortran-ordered arrays are not supported; use numpy.ascontiguousarray", path));
 
-  static const std::map<std::string, c10::ScalarType> kNumpyTypes = {
-      {"f4", at::kFloat}, {"f2", at::kHalf}, {"f8", at::kDouble},
-      {"i8", at::kLong},  {"i4", at::kInt},  {"i2", at::kShort},
-      {"i1", at::kChar},  {"u1", at::kByte}, {"b1", at::kBool}};
   const std::string code = descr[2].str() + descr[3].str();
   auto type = kNumpyTypes.find(code);
   if (type == kNumpyTypes.end())
@@ -70,6 +71,29 @@ at::Tensor readNpy(const std::string& path) {
   if (file.gcount() != bytes)
     throw UsageError(fmt::format("{}: file is shorter than its header says", path));
   return tensor;
+}
+
+std::string npyBytes(const at::Tensor& value) {
+  const at::Tensor t = value.contiguous();
+  std::string code;
+  for (const auto& [c, type] : kNumpyTypes)
+    if (type == t.scalar_type()) code = c;
+  if (code.empty())
+    throw ExportError(
+        fmt::format("dtype {} cannot be saved as .npy", c10::toString(t.scalar_type())));
+  const char order = code == "b1" || code[1] == '1' ? '|' : '<';
+  std::string shape;
+  for (int64_t d : t.sizes()) shape += std::to_string(d) + ", ";
+  std::string header = fmt::format("{{'descr': '{}{}', 'fortran_order': False, 'shape': ({}), }}",
+                                   order, code, shape);
+  // Format 1.0: magic, version, 2-byte header length; data aligned to 64 bytes.
+  header += std::string(63 - (10 + header.size()) % 64, ' ') + "\n";
+  std::string bytes = std::string("\x93NUMPY\x01\x00", 8);
+  bytes += static_cast<char>(header.size() & 0xff);
+  bytes += static_cast<char>(header.size() >> 8);
+  bytes += header;
+  bytes.append(static_cast<const char*>(t.data_ptr()), t.nbytes());
+  return bytes;
 }
 
 std::vector<at::Tensor> makeInputs(const std::vector<InputSpec>& specs, uint64_t seed) {

@@ -15,6 +15,9 @@ std::vector<at::Tensor> makeInputs(const std::vector<InputSpec>& specs, uint64_t
 // Reads a little-endian, C-ordered .npy file (format 1.0-3.0).
 at::Tensor readNpy(const std::string& path);
 
+// The bytes of a .npy file (format 1.0) holding `value`.
+std::string npyBytes(const at::Tensor& value);
+
 c10::ScalarType parseDtype(const std::string& dtype);
 
 }  // namespace mexport

@@ -35,7 +35,8 @@ const Command kCommands[] = {
     {"analyze", runAnalyzeCommand,
      "analyze FILE.onnx [--format summary|tree|json|csv] [--metadata FILE]"},
     {"validate", runValidateCommand,
-     "validate FILE.onnx [--check-consistency] [--metadata FILE] [--against MODEL.pt --config FILE]"},
+     "validate FILE.onnx [--check-consistency] [--metadata FILE]\n"
+     "                 [--against MODEL.pt --config FILE [--save-outputs DIR]]"},
     {"compare", runCompareCommand,
      "compare A.onnx B.onnx [--format text|json]   (exit 1 when different)"},
 };

@@ -343,7 +343,8 @@ void recordReference(LoadedModel& model) {
   const auto seen = probeValues(model);
   for (const auto& [value, ivalue] : seen) model.values[value] = infoOf(ivalue);
   if (model.prepared.has_control_flow) recordBlockValues(model);
-  for (const Value* output : model.outputs) model.reference_outputs.push_back(seen.at(output).toTensor());
+  for (const Value* output : model.outputs)
+    model.reference_outputs.push_back(seen.at(output).toTensor());
 }
 
 bool hasControlFlow(const torch::jit::Block* block) {
@@ -397,10 +398,12 @@ std::unordered_map<const torch::jit::Value*, c10::IValue> probeValues(LoadedMode
   restore();
   const auto& results = stack.at(0).toTupleRef().elements();
   std::unordered_map<const Value*, c10::IValue> seen;
-  for (size_t i = 0; i < probed.size(); ++i) seen.emplace(probed[i], results[real_outputs.size() + i]);
+  for (size_t i = 0; i < probed.size(); ++i)
+    seen.emplace(probed[i], results[real_outputs.size() + i]);
   for (size_t i = 0; i < graph.inputs().size(); ++i) {
-    const at::Tensor& t = i < model.inputs.size() ? model.inputs[i]
-                                                  : model.parameters[i - model.inputs.size()].tensor;
+    const at::Tensor& t = i < model.inputs.size()
+                              ? model.inputs[i]
+                              : model.parameters[i - model.inputs.size()].tensor;
     seen.emplace(graph.inputs()[i], t);
   }
   return seen;

@@ -13,8 +13,11 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_export import (MODELS, config_text, describe, ensure_models, fresh_dir,  # noqa: E402
-                         mexport, write)
+from test_export import (MODELS, NODE, NP_DTYPES, ORT_RUN, config_text, describe,  # noqa: E402
+                         ensure_models, fresh_dir, load_config_inputs, make_inputs, mexport, run,
+                         write, yaml_str)
+
+import numpy as np  # noqa: E402
 
 import onnx  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
@@ -28,11 +31,11 @@ def setUpModule():
 
 
 def numeric_config(case, config_name):
-    """configs/<name>.yaml with numeric validation on, output in a fresh dir."""
+    """configs/<name>.yaml (numeric validation on), output in a fresh dir."""
     out_dir = fresh_dir("validate", case)
     out = os.path.join(out_dir, "model.onnx")
     text = config_text(config_name, os.path.join(MODELS, FIXTURES[config_name] + ".pt"), out)
-    text = text.replace("numeric: false", "numeric: true")
+    assert "numeric: true" in text, f"configs/{config_name}.yaml should validate numerically"
     return write(os.path.join(out_dir, "cfg", "config.yaml"), text), out
 
 
@@ -117,6 +120,52 @@ class ValidateCommand(unittest.TestCase):
         r = mexport("validate", path)
         self.assertIn(r.returncode, (1, 2), describe(r))
         self.assertEqual(len(r.stderr.splitlines()), 1, describe(r))
+
+
+class EvaluatorAgreesWithOnnxRuntime(unittest.TestCase):
+    """The built-in evaluator and ONNX Runtime, on the same file and inputs."""
+
+    def test_every_fixture_model(self):
+        for config_name, pt in FIXTURES.items():
+            with self.subTest(model=config_name):
+                self.compare(config_name, os.path.join(MODELS, pt + ".pt"))
+
+    def compare(self, config_name, pt):
+        base = fresh_dir("evaluator", config_name)
+        specs, out_names, seed = load_config_inputs(config_name)
+        arrays = make_inputs(specs, seed + 1)
+        listing = []
+        inputs_yaml = "inputs:\n"
+        for spec, a in zip(specs, arrays):
+            np.save(os.path.join(base, spec["name"] + ".npy"), a)
+            a.tofile(os.path.join(base, spec["name"] + ".bin"))
+            listing.append({"name": spec["name"], "dtype": spec["dtype"], "shape": list(a.shape),
+                            "file": spec["name"] + ".bin"})
+            inputs_yaml += f"  - name: {spec['name']}\n    file: {spec['name']}.npy\n"
+        write(os.path.join(base, "inputs.json"), json.dumps(listing))
+        onnx_path = os.path.join(base, "model.onnx")
+        cfg = write(os.path.join(base, "config.yaml"),
+                    f"model:\n  path: {yaml_str(pt)}\n{inputs_yaml}outputs: {json.dumps(out_names)}\n"
+                    f"export:\n  output: {yaml_str(onnx_path)}\n  strategy: htp\n")
+        r = mexport("export", "--config", cfg)
+        self.assertEqual(r.returncode, 0, describe(r))
+        evaluator_dir = os.path.join(base, "evaluator")
+        r = mexport("validate", onnx_path, "--against", pt, "--config", cfg, "--save-outputs", evaluator_dir)
+        self.assertEqual(r.returncode, 0, describe(r))
+        ort_dir = os.path.join(base, "ort")
+        r = run([NODE, ORT_RUN, onnx_path, base, ort_dir], timeout=300)
+        self.assertEqual(r.returncode, 0, describe(r))
+        with open(os.path.join(ort_dir, "outputs.json")) as f:
+            ort_outputs = json.load(f)
+        self.assertEqual([o["name"] for o in ort_outputs], out_names)
+        for o in ort_outputs:
+            ort = np.fromfile(os.path.join(ort_dir, o["file"]), dtype=NP_DTYPES[o["dtype"]]).reshape(o["shape"])
+            ours = np.load(os.path.join(evaluator_dir, o["name"] + ".npy"))
+            self.assertEqual(ours.dtype, ort.dtype, o["name"])
+            self.assertEqual(ours.shape, ort.shape, o["name"])
+            diff = float(np.max(np.abs(ours.astype(np.float64) - ort.astype(np.float64))))
+            print(f"\n  {config_name} {o['name']}: evaluator vs ONNX Runtime max abs diff {diff:.3g}", end=" ")
+            self.assertTrue(np.allclose(ours, ort, atol=1e-4, rtol=1e-3), f"{o['name']}: {diff:.3g}")
 
 
 if __name__ == "__main__":

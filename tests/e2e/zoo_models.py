@@ -37,12 +37,23 @@ def calibrate_batch_norms(model, example):
     model.eval()
 
 
+def randomize_zero_weights(model):
+    """Gives zero-initialised weight tensors (ViT's classification head and
+    class token) small random values: with them at zero every output is 0 and
+    the comparison with PyTorch would prove nothing."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2 and not p.any():
+                p.normal_(0.0, 0.02)
+    return model
+
+
 def vision(name, size=224, **kwargs):
     """A torchvision classification model with random weights and calibrated
     batch norms, eval mode."""
     import torchvision.models as models
     torch.manual_seed(0)
-    model = models.get_model(name, weights=None, **kwargs)
+    model = randomize_zero_weights(models.get_model(name, weights=None, **kwargs))
     example = torch.randn(2, 3, size, size)
     if sum(p.numel() for p in model.parameters()) < 150_000_000:  # bench/zoo.py skips the rest
         calibrate_batch_norms(model, example)
@@ -60,7 +71,8 @@ def tiny_vit():
     from torchvision.models.vision_transformer import VisionTransformer
     torch.manual_seed(0)
     model = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2,
-                              hidden_dim=32, mlp_dim=64, num_classes=10).eval()
+                              hidden_dim=32, mlp_dim=64, num_classes=10)
+    model = randomize_zero_weights(model).eval()
     return model, {"x": torch.randn(1, 3, 32, 32)}, {}
 
 
@@ -72,8 +84,8 @@ def tiny_swin(v2=False):
         extra = {"block": swin.SwinTransformerBlockV2, "downsample_layer": swin.PatchMergingV2}
     model = swin.SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 4],
                                  window_size=[4, 4], stochastic_depth_prob=0.0, num_classes=10,
-                                 **extra).eval()
-    return model, {"x": torch.randn(1, 3, 40, 40)}, {}
+                                 **extra)
+    return randomize_zero_weights(model).eval(), {"x": torch.randn(1, 3, 40, 40)}, {}
 
 
 def tiny_maxvit():
@@ -81,8 +93,8 @@ def tiny_maxvit():
     torch.manual_seed(0)
     model = MaxVit(input_size=(64, 64), stem_channels=8, partition_size=2, block_channels=[16, 32],
                    block_layers=[1, 1], head_dim=8, stochastic_depth_prob=0.0,
-                   num_classes=10).eval()
-    return model, {"x": torch.randn(1, 3, 64, 64)}, {}
+                   num_classes=10)
+    return randomize_zero_weights(model).eval(), {"x": torch.randn(1, 3, 64, 64)}, {}
 
 
 # --- transformers: plain-torch replicas with Hugging Face module names -------

@@ -42,6 +42,16 @@ TEST(Inputs, ReadsNpyFilesOfSeveralDtypes) {
   EXPECT_TRUE(at::equal(readNpy(writeNpy("bools", flags, "|b1")), flags));
 }
 
+TEST(Inputs, NpyBytesReadBack) {
+  for (const at::Tensor& t : {at::randn({3, 5}), at::arange(7, at::kLong), at::rand({2, 2}) > 0.5,
+                              at::randn({4}).to(at::kHalf)}) {
+    const fs::path file =
+        fs::temp_directory_path() / ("mexport_roundtrip_" + std::to_string(::getpid()) + ".npy");
+    std::ofstream(file, std::ios::binary) << npyBytes(t);
+    EXPECT_TRUE(at::equal(readNpy(file.string()), t)) << t.scalar_type();
+  }
+}
+
 TEST(Inputs, RejectsWhatItCannotReadWithAReason) {
   const at::Tensor t = at::zeros({2, 2});
   EXPECT_THROW(readNpy(writeNpy("fortran", t, "<f4", true)), UsageError);

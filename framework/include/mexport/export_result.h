@@ -62,7 +62,7 @@ struct ExportResult {
   std::vector<int64_t> module_nodes;  // per module: ONNX nodes tagged with it directly
   Coverage coverage;
   std::vector<StrategyAttempt> attempts;
-  std::vector<NumericCheck> numeric_checks;  // empty when numeric validation was off
+  std::vector<NumericCheck> numeric_checks;             // empty when numeric validation was off
   std::vector<std::pair<std::string, double>> timings;  // stage, seconds
   std::string tool_version;
 };

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <iostream>
 
+#include "commands/command_line.h"
 #include "commands/commands.h"
 #include "inspect/hierarchy.h"
 #include "inspect/onnx_file.h"
@@ -279,23 +280,14 @@ int runAnalyzeCommand(const CommandArgs& args) {
   options.add_options()("format", po::value<std::string>()->default_value("summary"),
                         "summary | tree | json | csv")(
       "metadata", po::value<std::string>()->default_value(""),
-      "metadata JSON of the export (default: <stem>_<strategy>_metadata.json beside FILE)")(
-      "help,h", "this help");
-  po::options_description hidden;  // the positional file, kept out of --help
-  hidden.add_options()("file", po::value<std::vector<std::string>>());
-  po::options_description all;
-  all.add(options).add(hidden);
-  po::positional_options_description positional;
-  positional.add("file", -1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
+      "metadata JSON of the export (default: <stem>_<strategy>_metadata.json beside FILE)");
+  const ParsedCommandLine parsed = parseCommandLine(args, options);
+  if (parsed.help) {
     std::cout << kAnalyzeUsage << options;
     return 0;
   }
-  const std::vector<std::string> files =
-      vm.count("file") ? vm["file"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  const auto& vm = parsed.options;
+  const std::vector<std::string>& files = parsed.files;
   if (files.size() != 1)
     throw UsageError(
         "analyze takes one FILE.onnx; usage: mexport analyze FILE.onnx "

@@ -10,12 +10,12 @@ namespace mexport {
 
 using CommandArgs = std::vector<std::string>;
 
-int runExportCommand(const CommandArgs& args);   // export_command.cpp
-int runPluginsCommand(const CommandArgs& args);  // plugins_command.cpp
-int runBenchmarkCommand(const CommandArgs& args);  // benchmark_command.cpp
+int runExportCommand(const CommandArgs& args);         // export_command.cpp
+int runPluginsCommand(const CommandArgs& args);        // plugins_command.cpp
+int runBenchmarkCommand(const CommandArgs& args);      // benchmark_command.cpp
 int runGraphmlToOnnxCommand(const CommandArgs& args);  // graphml_command.cpp
-int runAnalyzeCommand(const CommandArgs& args);  // analyze_command.cpp
-int runCompareCommand(const CommandArgs& args);  // compare_command.cpp
-int runValidateCommand(const CommandArgs& args);  // validate_command.cpp
+int runAnalyzeCommand(const CommandArgs& args);        // analyze_command.cpp
+int runCompareCommand(const CommandArgs& args);        // compare_command.cpp
+int runValidateCommand(const CommandArgs& args);       // validate_command.cpp
 
 }  // namespace mexport

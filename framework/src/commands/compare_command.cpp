@@ -17,6 +17,7 @@
 #include <iostream>
 #include <set>
 
+#include "commands/command_line.h"
 #include "commands/commands.h"
 #include "inspect/hierarchy.h"
 #include "inspect/onnx_file.h"
@@ -567,23 +568,14 @@ void printText(const Side& a, const Side& b, const Comparison& c) {
 
 int runCompareCommand(const CommandArgs& args) {
   po::options_description options("compare options");
-  options.add_options()("format", po::value<std::string>()->default_value("text"), "text | json")(
-      "help,h", "this help");
-  po::options_description hidden;  // the positional files, kept out of --help
-  hidden.add_options()("file", po::value<std::vector<std::string>>());
-  po::options_description all;
-  all.add(options).add(hidden);
-  po::positional_options_description positional;
-  positional.add("file", -1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
+  options.add_options()("format", po::value<std::string>()->default_value("text"), "text | json");
+  const ParsedCommandLine parsed = parseCommandLine(args, options);
+  if (parsed.help) {
     std::cout << kCompareUsage << options;
     return 0;
   }
-  const std::vector<std::string> files =
-      vm.count("file") ? vm["file"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  const auto& vm = parsed.options;
+  const std::vector<std::string>& files = parsed.files;
   if (files.size() != 2)
     throw UsageError(
         "compare takes two files; usage: mexport compare A.onnx B.onnx "

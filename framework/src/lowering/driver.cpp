@@ -167,11 +167,13 @@ class OnnxBuilder final : public LoweringContext {
   }
 
   // The ONNX tensor of each top-level torch value that has one, in graph order.
-  std::vector<std::pair<const Value*, std::string>> tensorsOf(const torch::jit::Block* block) const {
+  std::vector<std::pair<const Value*, std::string>> tensorsOf(
+      const torch::jit::Block* block) const {
     std::vector<std::pair<const Value*, std::string>> tensors;
     for (const Node* node : block->nodes())
       for (const Value* output : node->outputs())
-        if (auto it = names_.find(output); it != names_.end()) tensors.emplace_back(output, it->second);
+        if (auto it = names_.find(output); it != names_.end())
+          tensors.emplace_back(output, it->second);
     return tensors;
   }
 

@@ -7,13 +7,14 @@
 
 namespace mexport {
 
-NumericCheck compareTensor(const std::string& name, const at::Tensor& onnx, const at::Tensor& torch, double atol,
-                           double rtol) {
+NumericCheck compareTensor(const std::string& name, const at::Tensor& onnx, const at::Tensor& torch,
+                           double atol, double rtol) {
   NumericCheck check{name, 0.0, 0.0, true, ""};
   if (onnx.scalar_type() != torch.scalar_type()) {
     check.passed = false;
-    check.problem = fmt::format("dtype {} where PyTorch gives {}", c10::toString(onnx.scalar_type()),
-                                c10::toString(torch.scalar_type()));
+    check.problem =
+        fmt::format("dtype {} where PyTorch gives {}", c10::toString(onnx.scalar_type()),
+                    c10::toString(torch.scalar_type()));
     return check;
   }
   if (onnx.sizes() != torch.sizes()) {
@@ -36,23 +37,26 @@ NumericCheck compareTensor(const std::string& name, const at::Tensor& onnx, cons
 }
 
 std::vector<NumericCheck> checkOutputs(const onnx::ModelProto& model, const LoadedModel& loaded,
-                                       const std::vector<std::string>& input_names, double atol, double rtol,
+                                       const std::vector<std::string>& input_names, double atol,
+                                       double rtol,
                                        std::unordered_map<std::string, at::Tensor>* onnx_values) {
   std::map<std::string, at::Tensor> inputs;
-  for (size_t i = 0; i < input_names.size() && i < loaded.inputs.size(); ++i) inputs[input_names[i]] = loaded.inputs[i];
+  for (size_t i = 0; i < input_names.size() && i < loaded.inputs.size(); ++i)
+    inputs[input_names[i]] = loaded.inputs[i];
   auto values = OnnxEvaluator(model).run(inputs);
   std::vector<NumericCheck> checks;
   const auto& outputs = model.graph().output();
   for (int i = 0; i < outputs.size() && i < static_cast<int>(loaded.reference_outputs.size()); ++i)
-    checks.push_back(compareTensor(outputs[i].name(), values.at(outputs[i].name()), loaded.reference_outputs[i], atol, rtol));
+    checks.push_back(compareTensor(outputs[i].name(), values.at(outputs[i].name()),
+                                   loaded.reference_outputs[i], atol, rtol));
   if (onnx_values != nullptr) *onnx_values = std::move(values);
   return checks;
 }
 
-std::optional<Divergence> findDivergence(LoadedModel& loaded, const NodeTags& tags,
-                                         const std::vector<std::pair<const torch::jit::Value*, std::string>>& tensors,
-                                         const std::unordered_map<std::string, at::Tensor>& onnx_values, double atol,
-                                         double rtol) {
+std::optional<Divergence> findDivergence(
+    LoadedModel& loaded, const NodeTags& tags,
+    const std::vector<std::pair<const torch::jit::Value*, std::string>>& tensors,
+    const std::unordered_map<std::string, at::Tensor>& onnx_values, double atol, double rtol) {
   const auto torch_values = probeValues(loaded);
   for (const auto& [value, name] : tensors) {
     auto t = torch_values.find(value);
@@ -60,29 +64,36 @@ std::optional<Divergence> findDivergence(LoadedModel& loaded, const NodeTags& ta
     if (t == torch_values.end() || o == onnx_values.end() || !t->second.isTensor()) continue;
     // Ints and scalars travel as 0-d tensors of another dtype: compare values only.
     const at::Tensor reference = t->second.toTensor();
-    const at::Tensor onnx = o->second.scalar_type() == reference.scalar_type() ? o->second : o->second.to(reference.scalar_type());
+    const at::Tensor onnx = o->second.scalar_type() == reference.scalar_type()
+                                ? o->second
+                                : o->second.to(reference.scalar_type());
     if (compareTensor(name, onnx, reference, atol, rtol).passed) continue;
     const auto tag = tags.find(value->node());
-    return Divergence{tag == tags.end() ? -1 : tag->second.module, value->node()->kind().toQualString(), name,
+    return Divergence{tag == tags.end() ? -1 : tag->second.module,
+                      value->node()->kind().toQualString(), name,
                       compareTensor(name, onnx, reference, atol, rtol).max_abs_diff};
   }
   return std::nullopt;
 }
 
-std::string describeMismatch(const std::vector<NumericCheck>& checks, const std::optional<Divergence>& divergence,
-                             const ModuleTree& tree, double atol, double rtol) {
+std::string describeMismatch(const std::vector<NumericCheck>& checks,
+                             const std::optional<Divergence>& divergence, const ModuleTree& tree,
+                             double atol, double rtol) {
   std::vector<std::string> parts;
   for (const auto& c : checks) {
     if (c.passed) continue;
-    parts.push_back(c.problem.empty() ? fmt::format("output '{}' max abs diff {:.3g}, max rel diff {:.3g}", c.output,
-                                                    c.max_abs_diff, c.max_rel_diff)
-                                      : fmt::format("output '{}': {}", c.output, c.problem));
+    parts.push_back(c.problem.empty()
+                        ? fmt::format("output '{}' max abs diff {:.3g}, max rel diff {:.3g}",
+                                      c.output, c.max_abs_diff, c.max_rel_diff)
+                        : fmt::format("output '{}': {}", c.output, c.problem));
   }
   std::string line = fmt::format("{} (atol {:g}, rtol {:g})", fmt::join(parts, "; "), atol, rtol);
   if (divergence) {
-    const std::string module = divergence->module >= 0 ? tree.at(divergence->module).tag : "(untagged)";
-    line += fmt::format("; first divergence in module {} at {} (ONNX tensor '{}', max abs diff {:.3g})", module,
-                        divergence->torch_op, divergence->onnx_tensor, divergence->max_abs_diff);
+    const std::string module =
+        divergence->module >= 0 ? tree.at(divergence->module).tag : "(untagged)";
+    line += fmt::format(
+        "; first divergence in module {} at {} (ONNX tensor '{}', max abs diff {:.3g})", module,
+        divergence->torch_op, divergence->onnx_tensor, divergence->max_abs_diff);
   }
   return line;
 }

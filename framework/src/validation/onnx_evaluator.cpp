@@ -46,17 +46,29 @@ class Attrs {
 
 c10::ScalarType torchType(int32_t onnx_type) {
   switch (onnx_type) {
-    case onnx::TensorProto::FLOAT: return at::kFloat;
-    case onnx::TensorProto::DOUBLE: return at::kDouble;
-    case onnx::TensorProto::FLOAT16: return at::kHalf;
-    case onnx::TensorProto::BFLOAT16: return at::kBFloat16;
-    case onnx::TensorProto::INT64: return at::kLong;
-    case onnx::TensorProto::INT32: return at::kInt;
-    case onnx::TensorProto::INT16: return at::kShort;
-    case onnx::TensorProto::INT8: return at::kChar;
-    case onnx::TensorProto::UINT8: return at::kByte;
-    case onnx::TensorProto::BOOL: return at::kBool;
-    default: throw ExportError(fmt::format("ONNX tensor type {} is not supported by the evaluator", onnx_type));
+    case onnx::TensorProto::FLOAT:
+      return at::kFloat;
+    case onnx::TensorProto::DOUBLE:
+      return at::kDouble;
+    case onnx::TensorProto::FLOAT16:
+      return at::kHalf;
+    case onnx::TensorProto::BFLOAT16:
+      return at::kBFloat16;
+    case onnx::TensorProto::INT64:
+      return at::kLong;
+    case onnx::TensorProto::INT32:
+      return at::kInt;
+    case onnx::TensorProto::INT16:
+      return at::kShort;
+    case onnx::TensorProto::INT8:
+      return at::kChar;
+    case onnx::TensorProto::UINT8:
+      return at::kByte;
+    case onnx::TensorProto::BOOL:
+      return at::kBool;
+    default:
+      throw ExportError(
+          fmt::format("ONNX tensor type {} is not supported by the evaluator", onnx_type));
   }
 }
 
@@ -85,7 +97,8 @@ std::vector<int64_t> torchPads(const std::vector<int64_t>& pads) {
 std::vector<int64_t> splitPads(at::Tensor& x, const Attrs& a, size_t spatial, double fill) {
   std::vector<int64_t> pads = a.ints("pads", std::vector<int64_t>(2 * spatial, 0));
   if (a.s("auto_pad", "NOTSET") != "NOTSET" && a.s("auto_pad", "NOTSET") != "VALID")
-    throw ExportError("auto_pad SAME_* is not supported by the evaluator; export with explicit pads");
+    throw ExportError(
+        "auto_pad SAME_* is not supported by the evaluator; export with explicit pads");
   bool symmetric = true;
   for (size_t d = 0; d < spatial; ++d) symmetric = symmetric && pads[d] == pads[d + spatial];
   if (symmetric) return std::vector<int64_t>(pads.begin(), pads.begin() + spatial);
@@ -106,7 +119,8 @@ Op binary(std::function<at::Tensor(const at::Tensor&, const at::Tensor&)> fn) {
 Tensors reduce(const onnx::NodeProto& node, const Tensors& in, bool axes_input,
                const std::function<at::Tensor(const at::Tensor&, std::vector<int64_t>, bool)>& fn) {
   const Attrs a(node);
-  std::vector<int64_t> axes = axes_input ? (present(in, 1) ? toInts(in[1]) : std::vector<int64_t>{}) : a.ints("axes");
+  std::vector<int64_t> axes =
+      axes_input ? (present(in, 1) ? toInts(in[1]) : std::vector<int64_t>{}) : a.ints("axes");
   const bool keep = a.i("keepdims", 1) != 0;
   if (axes.empty()) {
     if (axes_input && a.i("noop_with_empty_axes", 0) != 0) return {in[0]};
@@ -124,8 +138,9 @@ Tensors conv(const onnx::NodeProto& node, const Tensors& in, bool transposed) {
   const std::vector<int64_t> ones(spatial, 1);
   const std::vector<int64_t> padding = splitPads(x, a, spatial, 0.0);
   const at::Tensor bias = present(in, 2) ? in[2] : at::Tensor();
-  return {at::convolution(x, in[1], bias, a.ints("strides", ones), padding, a.ints("dilations", ones), transposed,
-                          a.ints("output_padding", std::vector<int64_t>(spatial, 0)), a.i("group", 1))};
+  return {at::convolution(
+      x, in[1], bias, a.ints("strides", ones), padding, a.ints("dilations", ones), transposed,
+      a.ints("output_padding", std::vector<int64_t>(spatial, 0)), a.i("group", 1))};
 }
 
 Tensors pool(const onnx::NodeProto& node, const Tensors& in, bool max) {
@@ -155,7 +170,8 @@ Tensors slice(const Tensors& in) {
   std::vector<int64_t> axes(starts.size());
   std::iota(axes.begin(), axes.end(), 0);
   if (present(in, 3)) axes = toInts(in[3]);
-  const std::vector<int64_t> steps = present(in, 4) ? toInts(in[4]) : std::vector<int64_t>(starts.size(), 1);
+  const std::vector<int64_t> steps =
+      present(in, 4) ? toInts(in[4]) : std::vector<int64_t>(starts.size(), 1);
   for (size_t i = 0; i < starts.size(); ++i) {
     const int64_t axis = axisOf(axes[i], x.dim()), dim = x.size(axis), step = steps[i];
     auto clampIndex = [&](int64_t v, int64_t low, int64_t high) {
@@ -166,7 +182,8 @@ Tensors slice(const Tensors& in) {
       const int64_t start = clampIndex(starts[i], 0, dim), end = clampIndex(ends[i], 0, dim);
       x = x.slice(axis, start, std::max(start, end), step);
     } else {
-      const int64_t start = clampIndex(starts[i], -1, dim - 1), end = clampIndex(ends[i], -1, dim - 1);
+      const int64_t start = clampIndex(starts[i], -1, dim - 1),
+                    end = clampIndex(ends[i], -1, dim - 1);
       x = x.index_select(axis, at::arange(start, end, step, at::kLong));
     }
   }
@@ -196,14 +213,17 @@ Tensors constant(const onnx::NodeProto& node) {
   if (const auto* value = a.find("value_float")) return {at::scalar_tensor(value->f(), at::kFloat)};
   if (const auto* value = a.find("value_int")) return {at::scalar_tensor(value->i(), at::kLong)};
   if (const auto* value = a.find("value_ints"))
-    return {at::tensor(std::vector<int64_t>(value->ints().begin(), value->ints().end()), at::kLong)};
-  throw ExportError(fmt::format("Constant node '{}' has no value the evaluator reads", node.name()));
+    return {
+        at::tensor(std::vector<int64_t>(value->ints().begin(), value->ints().end()), at::kLong)};
+  throw ExportError(
+      fmt::format("Constant node '{}' has no value the evaluator reads", node.name()));
 }
 
 // GatherND with batch_dims 0: the last axis of `indices` indexes the leading
 // axes of `data`.
 Tensors gatherNd(const onnx::NodeProto& node, const Tensors& in) {
-  if (Attrs(node).i("batch_dims", 0) != 0) throw ExportError("GatherND with batch_dims is not supported by the evaluator");
+  if (Attrs(node).i("batch_dims", 0) != 0)
+    throw ExportError("GatherND with batch_dims is not supported by the evaluator");
   const at::Tensor& data = in[0];
   at::Tensor indices = in[1].to(at::kLong);
   const int64_t k = indices.size(-1);
@@ -233,13 +253,15 @@ at::Tensor activation(const std::string& name, const at::Tensor& x) {
 Tensors recurrent(const onnx::NodeProto& node, const Tensors& in, const std::string& kind) {
   const Attrs a(node);
   if (a.i("layout", 0) != 0 || present(in, 4) || present(in, 7))
-    throw ExportError(kind + " with layout 1, sequence_lens or peepholes is not supported by the evaluator");
+    throw ExportError(
+        kind + " with layout 1, sequence_lens or peepholes is not supported by the evaluator");
   const at::Tensor& x = in[0];
   const int64_t seq = x.size(0), batch = x.size(1), dirs = in[1].size(0);
   const int64_t gates = kind == "LSTM" ? 4 : kind == "GRU" ? 3 : 1;
   const int64_t hidden = in[2].size(2);
   std::vector<std::string> acts;
-  if (const auto* list = a.find("activations")) acts.assign(list->strings().begin(), list->strings().end());
+  if (const auto* list = a.find("activations"))
+    acts.assign(list->strings().begin(), list->strings().end());
   const std::string direction = a.s("direction", "forward");
   Tensors ys, hs, cs;
   for (int64_t dir = 0; dir < dirs; ++dir) {
@@ -273,8 +295,9 @@ Tensors recurrent(const onnx::NodeProto& node, const Tensors& in, const std::str
         const at::Tensor candidate =
             a.i("linear_before_reset", 0)
                 ? activation(act(1, "Tanh"), xg[2] + reset * hg[2])
-                : activation(act(1, "Tanh"),
-                             xg[2] + at::matmul(reset * h, r.slice(0, 2 * hidden).t()) + rb.slice(0, 2 * hidden));
+                : activation(act(1, "Tanh"), xg[2] +
+                                                 at::matmul(reset * h, r.slice(0, 2 * hidden).t()) +
+                                                 rb.slice(0, 2 * hidden));
         h = (1 - z) * candidate + z * h;
       } else {
         h = activation(act(0, "Tanh"), xw + hr);
@@ -322,7 +345,9 @@ const std::map<std::string, Op>& ops() {
     t["And"] = binary([](auto& a, auto& b) { return at::logical_and(a, b); });
     t["Or"] = binary([](auto& a, auto& b) { return at::logical_or(a, b); });
     t["Xor"] = binary([](auto& a, auto& b) { return at::logical_xor(a, b); });
-    t["Where"] = [](const onnx::NodeProto&, const Tensors& in) { return Tensors{at::where(in[0], in[1], in[2])}; };
+    t["Where"] = [](const onnx::NodeProto&, const Tensors& in) {
+      return Tensors{at::where(in[0], in[1], in[2])};
+    };
     t["Not"] = unary(at::logical_not);
     t["Abs"] = unary(at::abs);
     t["Neg"] = unary(at::neg);
@@ -340,19 +365,24 @@ const std::map<std::string, Op>& ops() {
     t["Tanh"] = unary(at::tanh);
     t["Sigmoid"] = unary(at::sigmoid);
     t["Relu"] = unary(at::relu);
-    t["Softplus"] = [](const onnx::NodeProto&, const Tensors& in) { return Tensors{at::softplus(in[0])}; };
+    t["Softplus"] = [](const onnx::NodeProto&, const Tensors& in) {
+      return Tensors{at::softplus(in[0])};
+    };
     t["Identity"] = [](const onnx::NodeProto&, const Tensors& in) { return Tensors{in[0]}; };
     // Activations with attributes.
     t["LeakyRelu"] = [](const onnx::NodeProto& n, const Tensors& in) {
       return Tensors{at::leaky_relu(in[0], Attrs(n).f("alpha", 0.01f))};
     };
-    t["Elu"] = [](const onnx::NodeProto& n, const Tensors& in) { return Tensors{at::elu(in[0], Attrs(n).f("alpha", 1.0f))}; };
+    t["Elu"] = [](const onnx::NodeProto& n, const Tensors& in) {
+      return Tensors{at::elu(in[0], Attrs(n).f("alpha", 1.0f))};
+    };
     t["Celu"] = [](const onnx::NodeProto& n, const Tensors& in) {
       return Tensors{at::celu(in[0], Attrs(n).f("alpha", 1.0f))};
     };
     t["Selu"] = [](const onnx::NodeProto& n, const Tensors& in) {
       const Attrs a(n);
-      const float alpha = a.f("alpha", 1.67326319217681884765625f), gamma = a.f("gamma", 1.05070102214813232421875f);
+      const float alpha = a.f("alpha", 1.67326319217681884765625f),
+                  gamma = a.f("gamma", 1.05070102214813232421875f);
       return Tensors{gamma * at::where(in[0] > 0, in[0], alpha * (at::exp(in[0]) - 1))};
     };
     t["HardSigmoid"] = [](const onnx::NodeProto& n, const Tensors& in) {
@@ -432,7 +462,9 @@ const std::map<std::string, Op>& ops() {
       for (int64_t axis : axes) r = r.squeeze(axis);
       return Tensors{r};
     };
-    t["Concat"] = [](const onnx::NodeProto& n, const Tensors& in) { return Tensors{at::cat(in, Attrs(n).i("axis", 0))}; };
+    t["Concat"] = [](const onnx::NodeProto& n, const Tensors& in) {
+      return Tensors{at::cat(in, Attrs(n).i("axis", 0))};
+    };
     t["Split"] = [](const onnx::NodeProto& n, const Tensors& in) -> Tensors {
       const int64_t axis = axisOf(Attrs(n).i("axis", 0), in[0].dim());
       if (present(in, 1)) return at::split_with_sizes(in[0], toInts(in[1]), axis);
@@ -451,7 +483,9 @@ const std::map<std::string, Op>& ops() {
     t["Expand"] = [](const onnx::NodeProto&, const Tensors& in) {
       return Tensors{in[0].expand(at::infer_size(in[0].sizes(), toInts(in[1]))).contiguous()};
     };
-    t["Tile"] = [](const onnx::NodeProto&, const Tensors& in) { return Tensors{in[0].repeat(toInts(in[1]))}; };
+    t["Tile"] = [](const onnx::NodeProto&, const Tensors& in) {
+      return Tensors{in[0].repeat(toInts(in[1]))};
+    };
     t["Range"] = [](const onnx::NodeProto&, const Tensors& in) {
       return Tensors{at::arange(in[0].item(), in[1].item(), in[2].item(), in[0].options())};
     };
@@ -462,10 +496,13 @@ const std::map<std::string, Op>& ops() {
     t["Pad"] = [](const onnx::NodeProto& n, const Tensors& in) {
       const std::string mode = Attrs(n).s("mode", "constant");
       const std::vector<int64_t> pads = torchPads(toInts(in[1]));
-      if (mode == "constant") return Tensors{at::constant_pad_nd(in[0], pads, present(in, 2) ? in[2].item<double>() : 0.0)};
+      if (mode == "constant")
+        return Tensors{
+            at::constant_pad_nd(in[0], pads, present(in, 2) ? in[2].item<double>() : 0.0)};
       // at::pad pads trailing dims only: drop the untouched leading pairs.
       std::vector<int64_t> trailing = pads;
-      while (trailing.size() > 2 && trailing[trailing.size() - 1] == 0 && trailing[trailing.size() - 2] == 0)
+      while (trailing.size() > 2 && trailing[trailing.size() - 1] == 0 &&
+             trailing[trailing.size() - 2] == 0)
         trailing.resize(trailing.size() - 2);
       return Tensors{at::pad(in[0], trailing, mode == "edge" ? "replicate" : mode)};
     };
@@ -479,19 +516,34 @@ const std::map<std::string, Op>& ops() {
     };
     // Reductions.
     t["ReduceSum"] = [](const onnx::NodeProto& n, const Tensors& in) {
-      return reduce(n, in, true, [](auto& x, auto axes, bool keep) { return at::sum(x, axes, keep, x.scalar_type()); });
+      return reduce(n, in, true, [](auto& x, auto axes, bool keep) {
+        return at::sum(x, axes, keep, x.scalar_type());
+      });
     };
     t["ReduceMean"] = [](const onnx::NodeProto& n, const Tensors& in) {
-      return reduce(n, in, false, [](auto& x, auto axes, bool keep) { return at::mean(x, axes, keep); });
+      return reduce(n, in, false,
+                    [](auto& x, auto axes, bool keep) { return at::mean(x, axes, keep); });
     };
     t["ReduceMax"] = [](const onnx::NodeProto& n, const Tensors& in) {
-      return reduce(n, in, false, [](auto& x, auto axes, bool keep) { return at::amax(x, axes, keep); });
+      return reduce(n, in, false,
+                    [](auto& x, auto axes, bool keep) { return at::amax(x, axes, keep); });
     };
     t["ReduceMin"] = [](const onnx::NodeProto& n, const Tensors& in) {
-      return reduce(n, in, false, [](auto& x, auto axes, bool keep) { return at::amin(x, axes, keep); });
+      return reduce(n, in, false,
+                    [](auto& x, auto axes, bool keep) { return at::amin(x, axes, keep); });
+    };
+    t["ReduceL1"] = [](const onnx::NodeProto& n, const Tensors& in) {
+      return reduce(n, in, false,
+                    [](auto& x, auto axes, bool keep) { return at::sum(at::abs(x), axes, keep); });
+    };
+    t["ReduceL2"] = [](const onnx::NodeProto& n, const Tensors& in) {
+      return reduce(n, in, false, [](auto& x, auto axes, bool keep) {
+        return at::sqrt(at::sum(x * x, axes, keep));
+      });
     };
     t["ReduceLogSumExp"] = [](const onnx::NodeProto& n, const Tensors& in) {
-      return reduce(n, in, false, [](auto& x, auto axes, bool keep) { return at::logsumexp(x, axes, keep); });
+      return reduce(n, in, false,
+                    [](auto& x, auto axes, bool keep) { return at::logsumexp(x, axes, keep); });
     };
     t["ReduceProd"] = [](const onnx::NodeProto& n, const Tensors& in) {
       return reduce(n, in, false, [](auto& x, auto axes, bool keep) {
@@ -514,12 +566,18 @@ const std::map<std::string, Op>& ops() {
       };
     }
     for (const char* kind : {"LSTM", "GRU", "RNN"})
-      t[kind] = [kind = std::string(kind)](const onnx::NodeProto& n, const Tensors& in) { return recurrent(n, in, kind); };
+      t[kind] = [kind = std::string(kind)](const onnx::NodeProto& n, const Tensors& in) {
+        return recurrent(n, in, kind);
+      };
     // Convolution, pooling, normalisation.
     t["Conv"] = [](const onnx::NodeProto& n, const Tensors& in) { return conv(n, in, false); };
-    t["ConvTranspose"] = [](const onnx::NodeProto& n, const Tensors& in) { return conv(n, in, true); };
+    t["ConvTranspose"] = [](const onnx::NodeProto& n, const Tensors& in) {
+      return conv(n, in, true);
+    };
     t["MaxPool"] = [](const onnx::NodeProto& n, const Tensors& in) { return pool(n, in, true); };
-    t["AveragePool"] = [](const onnx::NodeProto& n, const Tensors& in) { return pool(n, in, false); };
+    t["AveragePool"] = [](const onnx::NodeProto& n, const Tensors& in) {
+      return pool(n, in, false);
+    };
     t["GlobalAveragePool"] = [](const onnx::NodeProto&, const Tensors& in) {
       std::vector<int64_t> spatial(in[0].dim() - 2);
       std::iota(spatial.begin(), spatial.end(), 2);
@@ -531,22 +589,24 @@ const std::map<std::string, Op>& ops() {
       return Tensors{at::amax(in[0], spatial, true)};
     };
     t["BatchNormalization"] = [](const onnx::NodeProto& n, const Tensors& in) {
-      return Tensors{at::batch_norm(in[0], in[1], in[2], in[3], in[4], false, 0.0, Attrs(n).f("epsilon", 1e-5f), false)};
+      return Tensors{at::batch_norm(in[0], in[1], in[2], in[3], in[4], false, 0.0,
+                                    Attrs(n).f("epsilon", 1e-5f), false)};
     };
     t["InstanceNormalization"] = [](const onnx::NodeProto& n, const Tensors& in) {
-      return Tensors{at::instance_norm(in[0], in[1], in[2], {}, {}, true, 0.0, Attrs(n).f("epsilon", 1e-5f), false)};
+      return Tensors{at::instance_norm(in[0], in[1], in[2], {}, {}, true, 0.0,
+                                       Attrs(n).f("epsilon", 1e-5f), false)};
     };
     t["LayerNormalization"] = [](const onnx::NodeProto& n, const Tensors& in) {
       const Attrs a(n);
       const int64_t axis = axisOf(a.i("axis", -1), in[0].dim());
       const std::vector<int64_t> shape(in[0].sizes().begin() + axis, in[0].sizes().end());
-      return Tensors{at::layer_norm(in[0], shape, in[1], present(in, 2) ? in[2] : at::Tensor(), a.f("epsilon", 1e-5f))};
+      return Tensors{at::layer_norm(in[0], shape, in[1], present(in, 2) ? in[2] : at::Tensor(),
+                                    a.f("epsilon", 1e-5f))};
     };
     return t;
   }();
   return table;
 }
-
 
 using Values = std::unordered_map<std::string, at::Tensor>;
 
@@ -554,13 +614,15 @@ void runGraph(const onnx::GraphProto& graph, Values& values);
 
 const onnx::GraphProto& subgraph(const onnx::NodeProto& node, const std::string& name) {
   const auto* a = Attrs(node).find(name);
-  if (a == nullptr || !a->has_g()) throw ExportError(fmt::format("node '{}' has no '{}' graph", node.name(), name));
+  if (a == nullptr || !a->has_g())
+    throw ExportError(fmt::format("node '{}' has no '{}' graph", node.name(), name));
   return a->g();
 }
 
 // If and Loop run their bodies with the enclosing values in scope.
 Tensors runIf(const onnx::NodeProto& node, const Tensors& in, const Values& values) {
-  const onnx::GraphProto& branch = subgraph(node, in[0].item<bool>() ? "then_branch" : "else_branch");
+  const onnx::GraphProto& branch =
+      subgraph(node, in[0].item<bool>() ? "then_branch" : "else_branch");
   Values scope = values;
   runGraph(branch, scope);
   Tensors out;
@@ -570,7 +632,8 @@ Tensors runIf(const onnx::NodeProto& node, const Tensors& in, const Values& valu
 
 Tensors runLoop(const onnx::NodeProto& node, const Tensors& in, const Values& values) {
   const onnx::GraphProto& body = subgraph(node, "body");
-  const int64_t trips = present(in, 0) ? in[0].item<int64_t>() : std::numeric_limits<int64_t>::max();
+  const int64_t trips =
+      present(in, 0) ? in[0].item<int64_t>() : std::numeric_limits<int64_t>::max();
   bool keep_going = present(in, 1) ? in[1].item<bool>() : true;
   Tensors carried(in.begin() + 2, in.end());
   const size_t scan_count = body.output_size() - 1 - carried.size();
@@ -583,11 +646,14 @@ Tensors runLoop(const onnx::NodeProto& node, const Tensors& in, const Values& va
     runGraph(body, scope);
     keep_going = scope.at(body.output(0).name()).item<bool>();
     for (size_t k = 0; k < carried.size(); ++k) carried[k] = scope.at(body.output(1 + k).name());
-    for (size_t k = 0; k < scan_count; ++k) scans[k].push_back(scope.at(body.output(1 + carried.size() + k).name()));
+    for (size_t k = 0; k < scan_count; ++k)
+      scans[k].push_back(scope.at(body.output(1 + carried.size() + k).name()));
   }
   Tensors out = carried;
   for (auto& scan : scans) {
-    if (scan.empty()) throw ExportError(fmt::format("Loop '{}' ran no iteration, so its scan outputs have no shape", node.name()));
+    if (scan.empty())
+      throw ExportError(fmt::format("Loop '{}' ran no iteration, so its scan outputs have no shape",
+                                    node.name()));
     out.push_back(at::stack(scan, 0));
   }
   return out;
@@ -597,13 +663,15 @@ void runGraph(const onnx::GraphProto& graph, Values& values) {
   for (const auto& init : graph.initializer()) values[init.name()] = tensorFromProto(init);
   for (const auto& node : graph.node()) {
     if (!node.domain().empty() && node.domain() != "ai.onnx")
-      throw ExportError(fmt::format("node '{}': domain '{}' is not supported by the evaluator", node.name(), node.domain()));
+      throw ExportError(fmt::format("node '{}': domain '{}' is not supported by the evaluator",
+                                    node.name(), node.domain()));
     const bool control_flow = node.op_type() == "If" || node.op_type() == "Loop";
     auto op = ops().find(node.op_type());
     if (!control_flow && op == ops().end())
-      throw ExportError(fmt::format("node '{}': ONNX op {} has no implementation in mexport's evaluator; validate with "
-                                    "ONNX Runtime instead, or report it",
-                                    node.name(), node.op_type()));
+      throw ExportError(fmt::format(
+          "node '{}': ONNX op {} has no implementation in mexport's evaluator; validate with "
+          "ONNX Runtime instead, or report it",
+          node.name(), node.op_type()));
     Tensors in;
     for (const auto& name : node.input()) {
       if (name.empty()) {
@@ -612,7 +680,8 @@ void runGraph(const onnx::GraphProto& graph, Values& values) {
       }
       auto value = values.find(name);
       if (value == values.end())
-        throw ExportError(fmt::format("node '{}' reads '{}', which nothing before it produces", node.name(), name));
+        throw ExportError(fmt::format("node '{}' reads '{}', which nothing before it produces",
+                                      node.name(), name));
       in.push_back(value->second);
     }
     Tensors out;
@@ -627,8 +696,8 @@ void runGraph(const onnx::GraphProto& graph, Values& values) {
       throw;
     } catch (const std::exception& e) {
       const std::string what = e.what();
-      throw ExportError(fmt::format("node '{}' ({}) failed in the evaluator: {}", node.name(), node.op_type(),
-                                    what.substr(0, what.find('\n'))));
+      throw ExportError(fmt::format("node '{}' ({}) failed in the evaluator: {}", node.name(),
+                                    node.op_type(), what.substr(0, what.find('\n'))));
     }
     for (int i = 0; i < node.output_size() && i < static_cast<int>(out.size()); ++i)
       if (!node.output(i).empty()) values[node.output(i)] = out[i];
@@ -643,18 +712,21 @@ at::Tensor tensorFromProto(const onnx::TensorProto& proto) {
   if (proto.has_raw_data()) {
     at::Tensor t = at::empty(dims, at::TensorOptions().dtype(type));
     if (t.nbytes() != proto.raw_data().size())
-      throw ExportError(fmt::format("tensor '{}' has {} bytes of data for {} expected", proto.name(),
-                                    proto.raw_data().size(), t.nbytes()));
+      throw ExportError(fmt::format("tensor '{}' has {} bytes of data for {} expected",
+                                    proto.name(), proto.raw_data().size(), t.nbytes()));
     std::memcpy(t.data_ptr(), proto.raw_data().data(), t.nbytes());
     return t;
   }
   switch (proto.data_type()) {
     case onnx::TensorProto::FLOAT:
-      return at::tensor(std::vector<float>(proto.float_data().begin(), proto.float_data().end())).reshape(dims);
+      return at::tensor(std::vector<float>(proto.float_data().begin(), proto.float_data().end()))
+          .reshape(dims);
     case onnx::TensorProto::DOUBLE:
-      return at::tensor(std::vector<double>(proto.double_data().begin(), proto.double_data().end())).reshape(dims);
+      return at::tensor(std::vector<double>(proto.double_data().begin(), proto.double_data().end()))
+          .reshape(dims);
     case onnx::TensorProto::INT64:
-      return at::tensor(std::vector<int64_t>(proto.int64_data().begin(), proto.int64_data().end())).reshape(dims);
+      return at::tensor(std::vector<int64_t>(proto.int64_data().begin(), proto.int64_data().end()))
+          .reshape(dims);
     default:
       // Narrow integer types, bool and float16 live in int32_data.
       return at::tensor(std::vector<int32_t>(proto.int32_data().begin(), proto.int32_data().end()))
@@ -672,7 +744,8 @@ std::vector<std::string> OnnxEvaluator::supportedOps() {
   return names;
 }
 
-std::unordered_map<std::string, at::Tensor> OnnxEvaluator::run(const std::map<std::string, at::Tensor>& inputs) const {
+std::unordered_map<std::string, at::Tensor> OnnxEvaluator::run(
+    const std::map<std::string, at::Tensor>& inputs) const {
   c10::InferenceMode guard;
   Values values;
   const onnx::GraphProto& graph = model_.graph();
@@ -682,11 +755,13 @@ std::unordered_map<std::string, at::Tensor> OnnxEvaluator::run(const std::map<st
       values[input.name()] = it->second;
       continue;
     }
-    const bool is_initializer = std::any_of(graph.initializer().begin(), graph.initializer().end(),
-                                            [&](const onnx::TensorProto& init) { return init.name() == input.name(); });
+    const bool is_initializer =
+        std::any_of(graph.initializer().begin(), graph.initializer().end(),
+                    [&](const onnx::TensorProto& init) { return init.name() == input.name(); });
     if (!is_initializer)
-      throw UsageError(fmt::format("no value given for the ONNX input '{}'; name the config's inputs like the model's",
-                                   input.name()));
+      throw UsageError(fmt::format(
+          "no value given for the ONNX input '{}'; name the config's inputs like the model's",
+          input.name()));
   }
   runGraph(graph, values);
   return values;

@@ -21,7 +21,8 @@ class OnnxEvaluator {
 
   // Runs the main graph on inputs named like the graph inputs; returns every
   // tensor it computed (intermediates included), by ONNX name.
-  std::unordered_map<std::string, at::Tensor> run(const std::map<std::string, at::Tensor>& inputs) const;
+  std::unordered_map<std::string, at::Tensor> run(
+      const std::map<std::string, at::Tensor>& inputs) const;
 
   // The ONNX op types the evaluator implements.
   static std::vector<std::string> supportedOps();
