@@ -11,7 +11,7 @@ packages=(
   libtorch-dev libonnx-dev libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libfmt-dev libboost-dev libboost-program-options-dev
   nlohmann-json3-dev libgtest-dev libopenblas0-pthread libpugixml-dev libssl-dev
-  python3-torch python3-torchvision python3-onnx python3-numpy python3-networkx
+  python3-torch python3-torchvision python3-onnx python3-numpy python3-yaml python3-networkx
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
