@@ -21,11 +21,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 PYTHON = "/usr/bin/python3"
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
+from common import onnx_node_count, timed  # noqa: E402
 
 # Runs in a fresh interpreter: argv[1] = JSON job description.
 PEER = r"""
@@ -53,29 +54,10 @@ torch.onnx.export(model, tuple(inputs), job["output"], opset_version=17,
 """
 
 
-def timed(cmd, what):
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       stdin=subprocess.DEVNULL, text=True)
-    dt = time.perf_counter() - t0
-    if r.returncode != 0:
-        tail = (r.stderr.strip() or r.stdout.strip()).splitlines()[-1:] or ["(no output)"]
-        sys.exit(f"bench: {what} failed with exit code {r.returncode}: {tail[0]}")
-    return dt
-
-
 def measure(cmd, what, repeat, warmup):
     for _ in range(warmup):
         timed(cmd, what)
-    return [timed(cmd, what) for _ in range(repeat)]
-
-
-def onnx_node_count(path):
-    try:
-        import onnx
-        return len(onnx.load(path, load_external_data=False).graph.node)
-    except Exception:
-        return None
+    return [timed(cmd, what)[0] for _ in range(repeat)]
 
 
 def main():

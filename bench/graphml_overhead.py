@@ -21,34 +21,18 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 PYTHON = "/usr/bin/python3"
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, ".."))
 MAKE_MODELS = os.path.join(REPO, "tests", "models", "make_models.py")
-
-
-def timed(cmd, what):
-    """Wall seconds and CPU seconds (user + system) of one run of cmd. CPU time
-    is the steadier figure on a busy machine."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                       text=True)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if r.returncode != 0:
-        tail = (r.stderr.strip() or r.stdout.strip()).splitlines()[-1:] or ["(no output)"]
-        sys.exit(f"bench: {what} failed with exit code {r.returncode}: {tail[0]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+sys.path.insert(0, HERE)
+from common import onnx_node_count, timed  # noqa: E402
 
 
 def alternate(commands, repeat, warmup):
@@ -87,14 +71,6 @@ def config_for(model, output, work, name):
     with open(path, "w") as f:
         f.write(text)
     return path
-
-
-def onnx_node_count(path):
-    try:
-        import onnx
-        return len(onnx.load(path, load_external_data=False).graph.node)
-    except Exception:
-        return None
 
 
 def main():

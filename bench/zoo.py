@@ -130,11 +130,8 @@ def measure(mexport, work, name, builder, scripted, run_torch_onnx):
     model_path = os.path.join(directory, "model.pt")
     onnx_path = os.path.join(directory, "model.onnx")
     example = tuple(inputs.values())
+    zoo_models.save_torchscript(module, example, scripted, model_path)
     with torch.no_grad():
-        if scripted:
-            torch.jit.script(module).save(model_path)
-        else:
-            torch.jit.trace(module, example, check_trace=False).save(model_path)
         expected = test_ops.flatten(torch.jit.load(model_path)(*example))
 
     command = [mexport, "export", model_path, onnx_path, "--strategy", "htp", "--quiet",

@@ -180,7 +180,32 @@ def setUpModule():
 # per-model tests
 # --------------------------------------------------------------------------
 
-class ModelExport:
+class ExportedModel:
+    """Mixin: the lazily loaded results of one export. The class sets CONFIG,
+    onnx_path, result (the export's CompletedProcess), _model and _meta."""
+
+    def require_export(self):
+        if self.result.returncode != 0:
+            self.fail("export failed\n" + describe(self.result))
+
+    def model(self):
+        self.require_export()
+        if self.__class__._model is None:
+            import onnx
+            self.__class__._model = onnx.load(self.onnx_path)
+        return self.__class__._model
+
+    def meta(self):
+        self.require_export()
+        if self.__class__._meta is None:
+            path = os.path.join(os.path.dirname(self.onnx_path), self.CONFIG + "_htp_metadata.json")
+            self.assertTrue(os.path.isfile(path), f"no metadata file {path}")
+            with open(path) as f:
+                self.__class__._meta = json.load(f)
+        return self.__class__._meta
+
+
+class ModelExport(ExportedModel):
     """Mixin; subclasses set the class attributes and derive from TestCase."""
     CONFIG = None          # configs/<CONFIG>.yaml
     PT = None              # <MODELS>/<PT>.pt
@@ -202,27 +227,6 @@ class ModelExport:
         cls._model = cls._meta = cls._torch_model = None
 
     # -- lazily loaded artefacts --------------------------------------------
-
-    def require_export(self):
-        if self.result.returncode != 0:
-            self.fail("export failed\n" + describe(self.result))
-
-    def model(self):
-        self.require_export()
-        if self.__class__._model is None:
-            import onnx
-            self.__class__._model = onnx.load(self.onnx_path)
-        return self.__class__._model
-
-    def meta(self):
-        self.require_export()
-        if self.__class__._meta is None:
-            path = os.path.join(os.path.dirname(self.onnx_path),
-                                self.CONFIG + "_htp_metadata.json")
-            self.assertTrue(os.path.isfile(path), f"no metadata file {path}")
-            with open(path) as f:
-                self.__class__._meta = json.load(f)
-        return self.__class__._meta
 
     def torch_model(self):
         if self.__class__._torch_model is None:

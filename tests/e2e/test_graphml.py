@@ -27,39 +27,23 @@ What is checked, on BERT-tiny and resnet18:
     and metadata written and exits 1.
 """
 
-import atexit
 import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
 import unittest
 import xml.etree.ElementTree as ET
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.environ.get("MEXPORT_REPO") or os.path.join(HERE, "..", ".."))
-BIN = os.path.abspath(os.environ.get("MEXPORT_BIN") or os.path.join(REPO, "build", "mexport"))
-MODELS = os.path.abspath(os.environ.get("MEXPORT_MODELS") or os.path.join(REPO, "tests", "models"))
-TIMEOUT = float(os.environ.get("MEXPORT_TIMEOUT", "300"))
-NODE = os.environ.get("NODE") or shutil.which("node") or "node"
-ORT_RUN = os.path.join(REPO, "tests", "e2e", "ort_run.js")
-MAKE_MODELS = os.path.join(REPO, "tests", "models", "make_models.py")
-PYTHON = "/usr/bin/python3"
-
-if os.environ.get("MEXPORT_WORK"):
-    WORK = os.path.join(os.path.abspath(os.environ["MEXPORT_WORK"]), "graphml")
-    os.makedirs(WORK, exist_ok=True)
-else:
-    WORK = tempfile.mkdtemp(prefix="mexport-graphml-")
-    atexit.register(shutil.rmtree, WORK, True)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_export  # noqa: E402  (shared helpers of the end-to-end tests)
+from test_export import (BIN, MODELS, NODE, NP_DTYPES, ORT_RUN, REPO, WORK,  # noqa: E402,F401
+                         describe, ensure_models, mexport, run, write)
 
 NS = "{http://graphml.graphdrawing.org/xmlns}"
-NP_DTYPES = {"float32": "<f4", "int64": "<i8", "int32": "<i4", "float64": "<f8", "bool": "?"}
 
 
 # --------------------------------------------------------------------------
@@ -67,58 +51,17 @@ NP_DTYPES = {"float32": "<f4", "int64": "<i8", "int32": "<i4", "float64": "<f8",
 # --------------------------------------------------------------------------
 
 def fresh_dir(*parts):
-    path = os.path.join(WORK, *parts)
-    shutil.rmtree(path, ignore_errors=True)
-    os.makedirs(path)
-    return path
-
-
-def run(cmd, timeout=TIMEOUT):
-    try:
-        return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        return subprocess.CompletedProcess(cmd, -999, str(e.stdout), f"[timed out after {timeout:.0f} s]")
-
-
-def mexport(*args):
-    return run([BIN] + [str(a) for a in args])
-
-
-def describe(r):
-    return (f"command: {' '.join(map(str, r.args))}\nexit code: {r.returncode}\n"
-            f"--- stdout ---\n{r.stdout[-3000:]}\n--- stderr ---\n{r.stderr[-3000:]}")
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+    return test_export.fresh_dir("graphml", *parts)
 
 
 def config_text(config_name, model_path, output_path, emitters=None):
     """configs/<config_name>.yaml with absolute model and output paths, and
     optionally another `emitters:` line."""
-    with open(os.path.join(REPO, "configs", config_name + ".yaml")) as f:
-        text = f.read()
-    text, n1 = re.subn(r"(?m)^(\s+path:\s*)\.\./tests/models/\S+\.pt[ \t]*$",
-                       lambda m: m.group(1) + json.dumps(model_path), text)
-    text, n2 = re.subn(r"(?m)^(\s+output:\s*)\.\./out/\S+\.onnx[ \t]*$",
-                       lambda m: m.group(1) + json.dumps(output_path), text)
-    assert n1 == 1 and n2 == 1, f"configs/{config_name}.yaml: model path or output not found"
+    text = test_export.config_text(config_name, model_path, output_path)
     if emitters is not None:
-        text, n3 = re.subn(r"(?m)^emitters:.*$", "emitters: " + emitters, text)
-        assert n3 == 1, f"configs/{config_name}.yaml: no emitters line"
+        text, n = re.subn(r"(?m)^emitters:.*$", "emitters: " + emitters, text)
+        assert n == 1, f"configs/{config_name}.yaml: no emitters line"
     return text
-
-
-def ensure_models(names):
-    missing = [n for n in names if not os.path.exists(os.path.join(MODELS, n + ".pt"))]
-    if missing:
-        r = run([PYTHON, MAKE_MODELS, "--out", MODELS, "--only"] + missing, timeout=600)
-        if r.returncode != 0:
-            raise RuntimeError("make_models.py failed\n" + describe(r))
 
 
 def setUpModule():
@@ -235,7 +178,7 @@ def ort_outputs(model_path, arrays, work):
 # per-model tests
 # --------------------------------------------------------------------------
 
-class ModelGraphml:
+class ModelGraphml(test_export.ExportedModel):
     """Mixin; subclasses set CONFIG and PT and derive from TestCase."""
     CONFIG = None
     PT = None
@@ -247,24 +190,6 @@ class ModelGraphml:
         cls.graphml_path = os.path.join(cls.dir, cls.CONFIG + "_hierarchical_graph.graphml")
         cls.sidecar_path = os.path.join(cls.dir, cls.CONFIG + "_hierarchical_graph.onnxdata")
         cls._model = cls._meta = cls._doc = None
-
-    def require_export(self):
-        if self.result.returncode != 0:
-            self.fail("export failed\n" + describe(self.result))
-
-    def model(self):
-        self.require_export()
-        if self.__class__._model is None:
-            import onnx
-            self.__class__._model = onnx.load(self.onnx_path)
-        return self.__class__._model
-
-    def meta(self):
-        self.require_export()
-        if self.__class__._meta is None:
-            with open(os.path.join(self.dir, self.CONFIG + "_htp_metadata.json")) as f:
-                self.__class__._meta = json.load(f)
-        return self.__class__._meta
 
     def doc(self):
         self.require_export()

@@ -70,11 +70,7 @@ def export_and_compare(case, name, module, inputs, dynamic, scripted=False, extr
     model_path = os.path.join(directory, "model.pt")
     onnx_path = os.path.join(directory, "model.onnx")
     example = tuple(inputs.values())
-    with torch.no_grad():
-        if scripted:
-            torch.jit.script(module).save(model_path)
-        else:
-            torch.jit.trace(module, example, check_trace=False).save(model_path)
+    zoo_models.save_torchscript(module, example, scripted, model_path)
     loaded = torch.jit.load(model_path)
 
     # ONNX Runtime is the reference here; the built-in numeric check is not needed.

@@ -17,6 +17,15 @@ import torch.nn.functional as F
 # --- torchvision ------------------------------------------------------------
 
 
+def save_torchscript(module, example, scripted, path):
+    """Saves `module` as TorchScript: scripted, or traced on the example tuple."""
+    with torch.no_grad():
+        if scripted:
+            torch.jit.script(module).save(path)
+        else:
+            torch.jit.trace(module, example, check_trace=False).save(path)
+
+
 def calibrate_batch_norms(model, example):
     """Sets every batch norm's running statistics from two training-mode passes
     on random inputs. With random weights and the default statistics (mean 0,
