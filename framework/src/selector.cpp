@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "isolated_strategy.h"
+
 namespace mexport {
 namespace {
 
@@ -88,7 +90,9 @@ Selection selectStrategy(const Registry& registry, const PreparedModel& model,
     StrategyAttempt attempt{strategy->name(), "failed", "", 0.0};
     const auto start = std::chrono::steady_clock::now();
     try {
-      NodeTags tags = strategy->tag(model);
+      NodeTags tags = request.isolate
+                          ? tagInChildProcess(*strategy, model, request.strategy_timeout)
+                          : strategy->tag(model);
       const double coverage = tagCoverage(model, tags);
       if (coverage + 1e-12 < request.min_coverage) {
         attempt.reason = fmt::format("coverage {:.1f}% is below min_coverage {:.1f}%",

@@ -17,6 +17,8 @@ struct SelectionRequest {
   std::string priority = "coverage";  // or "speed"
   double min_coverage = 0.0;
   bool root_fallback = false;  // after selection, untagged nodes go to the root (provenance root)
+  bool isolate = false;        // each strategy runs in a child process (`isolation: process`)
+  double strategy_timeout = 120;  // seconds an isolated strategy may run before it is killed
 };
 
 struct Selection {

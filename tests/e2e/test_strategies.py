@@ -14,6 +14,7 @@ import collections
 import json
 import os
 import re
+import signal
 import sys
 import unittest
 import xml.etree.ElementTree as ET
@@ -170,6 +171,14 @@ def control_flow_config(out_path, export_yaml):
             "emitters: [onnx, metadata, report]\n")
 
 
+def bert_config(base, export_yaml):
+    """configs/bert.yaml writing <base>/bert.onnx, its `fallback` replaced by export_yaml."""
+    text = e2e.config_text("bert", os.path.join(e2e.MODELS, "bert_tiny.pt"),
+                           os.path.join(base, "bert.onnx"))
+    text = re.sub(r"(?m)^  fallback: .*\n", "", text).replace("export:\n", "export:\n" + export_yaml, 1)
+    return e2e.write(os.path.join(base, "config.yaml"), text)
+
+
 class FallbackChain(unittest.TestCase):
 
     def run_control_flow(self, case, export_yaml, *flags):
@@ -230,10 +239,7 @@ class FallbackChain(unittest.TestCase):
     def test_min_coverage_passes_usage_over_to_fx(self):
         extra = ("  priority: speed\n  min_coverage: 0.9\n  fallback: [htp, fx, usage]\n")
         base = e2e.fresh_dir("strategies", "fallback", "min-coverage")
-        out = os.path.join(base, "bert.onnx")
-        text = e2e.config_text("bert", os.path.join(e2e.MODELS, "bert_tiny.pt"), out)
-        text = re.sub(r"(?m)^  fallback: .*\n", "", text).replace("export:\n", "export:\n" + extra, 1)
-        cfg = e2e.write(os.path.join(base, "config.yaml"), text)
+        cfg = bert_config(base, extra)
         r = e2e.mexport("export", "--config", cfg, "--strategy", "auto")
         self.assertEqual(r.returncode, 0, e2e.describe(r))
         attempts = attempt_lines(r.stdout)
@@ -251,6 +257,90 @@ class FallbackChain(unittest.TestCase):
         r, _ = self.run_control_flow("typo", "  root_fallbak: true\n", "--strategy", "htp")
         self.assertEqual(r.returncode, 2, e2e.describe(r))
         self.assertRegex(r.stderr, r"unknown key 'export\.root_fallbak'.*did you mean 'root_fallback'")
+
+
+# --------------------------------------------------------------------------
+# export.isolation: process, with strategies that crash and hang
+# --------------------------------------------------------------------------
+
+MISBEHAVING = os.environ.get("MEXPORT_MISBEHAVING_PLUGINS") or os.path.join(
+    e2e.REPO, "build", "tests", "misbehaving_plugins")
+
+
+class ProcessIsolation(unittest.TestCase):
+    """The fixture plugin tests/fixtures/plugins/misbehaving_strategies.cpp has
+    strategies `segfault`, `abort` and `hang`."""
+
+    TIMEOUT_S = 2
+
+    def export(self, case, export_yaml, *flags):
+        """(result, output dir) of BERT-tiny exported into a fresh directory."""
+        base = e2e.fresh_dir("strategies", "isolation", case)
+        cfg = bert_config(base, export_yaml)
+        r = e2e.mexport("export", "--config", cfg, "--plugin-dir", MISBEHAVING, *flags)
+        return r, base
+
+    def outputs(self, out_dir):
+        return sorted(f for f in os.listdir(out_dir) if f != "config.yaml")
+
+    def test_crashes_and_hangs_fall_through_to_htp(self):
+        chain = ("  strategy: auto\n  isolation: process\n"
+                 f"  strategy_timeout: {self.TIMEOUT_S}\n  fallback: [segfault, abort, hang, htp]\n")
+        r, out_dir = self.export("chain", chain)
+        self.assertEqual(r.returncode, 0, e2e.describe(r))
+        attempts = attempt_lines(r.stdout)
+        self.assertEqual(sorted((a[0], a[1]) for a in attempts[:3]),
+                         [("abort", "failed"), ("hang", "failed"), ("segfault", "failed")],
+                         e2e.describe(r))
+        self.assertEqual(attempts[3][:2], ("htp", "ok"))
+        reasons = {a[0]: a[2] for a in attempts}
+        self.assertRegex(reasons["segfault"], r"killed by signal SIGSEGV \(Segmentation fault\)")
+        self.assertRegex(reasons["abort"], r"killed by signal SIGABRT \(Aborted\)")
+        self.assertRegex(reasons["hang"], rf"timed out after {self.TIMEOUT_S} s .*killed")
+        with open(os.path.join(out_dir, "bert_htp_metadata.json")) as f:
+            meta = json.load(f)
+        recorded = {a["name"]: a for a in meta["strategy_attempts"]}
+        self.assertEqual({n: (a["outcome"], a["reason"]) for n, a in recorded.items()},
+                         {a[0]: (a[1], a[2]) for a in attempts})
+        # The timeout is a lower bound on the time the hanging attempt took.
+        self.assertGreaterEqual(recorded["hang"]["seconds"], self.TIMEOUT_S)
+
+        # Tags sent back from the child are those htp gives in process.
+        r_in, in_dir = self.export("in-process", "  strategy: htp\n")
+        self.assertEqual(r_in.returncode, 0, e2e.describe(r_in))
+        with open(os.path.join(in_dir, "bert.onnx"), "rb") as a, \
+                open(os.path.join(out_dir, "bert.onnx"), "rb") as b:
+            self.assertEqual(a.read(), b.read(), "isolated and in-process exports differ")
+        with open(os.path.join(in_dir, "bert_htp_metadata.json")) as f:
+            self.assertEqual(json.load(f)["nodes"], meta["nodes"])
+        for a in attempts:
+            print(f"\n  {a[0]}: {a[1]} {a[2]}", end=" ")
+
+    def test_an_explicit_crashing_strategy_is_a_one_line_error(self):
+        r, out_dir = self.export("explicit", "", "--strategy", "segfault", "--isolate")
+        self.assertEqual(r.returncode, 1, e2e.describe(r))
+        self.assertEqual(len(r.stderr.splitlines()), 1, e2e.describe(r))
+        self.assertRegex(r.stderr, r"segfault: crashed in its isolated process: killed by signal SIGSEGV")
+        self.assertEqual(self.outputs(out_dir), [])
+
+    def test_the_timeout_flag_overrides_the_config(self):
+        r, out_dir = self.export("flag-timeout", "  isolation: process\n  strategy_timeout: 600\n",
+                                 "--strategy", "hang", "--strategy-timeout", "0.5")
+        self.assertEqual(r.returncode, 1, e2e.describe(r))
+        self.assertRegex(r.stderr, r"hang: timed out after 0\.5 s")
+        self.assertEqual(self.outputs(out_dir), [])
+
+    def test_without_isolation_a_crash_ends_the_process_and_leaves_no_file(self):
+        r, out_dir = self.export("in-process-abort", "", "--strategy", "abort")
+        self.assertEqual(r.returncode, -signal.SIGABRT, e2e.describe(r))
+        self.assertEqual(self.outputs(out_dir), [])
+
+    def test_config_errors_name_the_key(self):
+        for yaml, pattern in (("  isolation: sandbox\n", r"export\.isolation"),
+                              ("  strategy_timeout: 0\n", r"export\.strategy_timeout.*positive")):
+            r, _ = self.export("config-error", yaml, "--strategy", "htp")
+            self.assertEqual(r.returncode, 2, e2e.describe(r))
+            self.assertRegex(r.stderr, r"config\.yaml:\d+: .*" + pattern)
 
 
 # --------------------------------------------------------------------------
