@@ -22,36 +22,10 @@ import subprocess
 import sys
 import tempfile
 
-PYTHON = "/usr/bin/python3"
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
-from common import onnx_node_count, timed  # noqa: E402
-
-# Runs in a fresh interpreter: argv[1] = JSON job description.
-PEER = r"""
-import json, sys, warnings
-warnings.filterwarnings("ignore")
-import torch
-job = json.loads(sys.argv[1])
-torch.manual_seed(job["seed"])
-model = torch.jit.load(job["model"]).eval()
-inputs = []
-for s in job["inputs"]:
-    dtype = getattr(torch, s["dtype"])
-    if "fill" in s:
-        t = torch.full(s["shape"], s["fill"], dtype=dtype)
-    elif "range" in s:
-        t = torch.randint(s["range"][0], s["range"][1], s["shape"], dtype=dtype)
-    else:
-        t = torch.randn(s["shape"]).to(dtype)
-    inputs.append(t)
-dynamic_axes = {s["name"]: {int(k): v for k, v in s.get("dynamic", {}).items()}
-                for s in job["inputs"] if s.get("dynamic")}
-torch.onnx.export(model, tuple(inputs), job["output"], opset_version=17,
-                  input_names=[s["name"] for s in job["inputs"]],
-                  output_names=job["outputs"], dynamic_axes=dynamic_axes)
-"""
+from common import PYTHON, onnx_node_count, peer_command, timed  # noqa: E402
 
 
 def measure(cmd, what, repeat, warmup):
@@ -101,11 +75,9 @@ def main():
         with open(cfg_path, "w") as f:
             f.write(text)
 
-        job = {"model": model, "output": out_peer, "inputs": cfg["inputs"],
-               "outputs": cfg["outputs"], "seed": cfg.get("seed", 0)}
         mexport_cmd = [mexport, "export", "--config", cfg_path, "--strategy", "htp",
                        "--no-validate"]
-        peer_cmd = [PYTHON, "-c", PEER, json.dumps(job)]
+        peer_cmd = peer_command(model, out_peer, cfg)
 
         t_mexport = measure(mexport_cmd, "mexport", args.repeat, args.warmup)
         t_peer = measure(peer_cmd, "torch.onnx.export", args.repeat, args.warmup)

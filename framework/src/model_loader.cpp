@@ -11,9 +11,12 @@
 
 #include <filesystem>
 #include <regex>
+#include <unordered_set>
 
 #include "inputs.h"
+#include "meta_kernels.h"
 #include "mexport/errors.h"
+#include "stopwatch.h"
 
 namespace mexport {
 namespace {
@@ -181,6 +184,13 @@ ValueInfo infoOf(const c10::IValue& value) {
   return {};
 }
 
+// The graph's inputs for a run: the example inputs, then the parameters.
+std::vector<c10::IValue> inputStack(const LoadedModel& model) {
+  std::vector<c10::IValue> stack(model.inputs.begin(), model.inputs.end());
+  for (const Parameter& p : model.parameters) stack.emplace_back(p.tensor);
+  return stack;
+}
+
 // --- values inside prim::If / prim::Loop blocks ---------------------------------
 //
 // The graph executor returns top-level values only. To record the values of
@@ -254,6 +264,26 @@ void blockValues(torch::jit::Block* block, std::vector<Value*>& out) {
   }
 }
 
+// Runs `graph` on `stack` through the graph executor as module.forward runs:
+// its optimisations decide some dtypes (a traced 0-d constant becomes a
+// Python scalar that does not promote: int64 * 2.5 is float32, not float64),
+// so a bare interpreter, or the executor with optimisations off, would
+// disagree with PyTorch. Returns the graph's one output.
+c10::IValue runGraph(const std::shared_ptr<torch::jit::Graph>& graph,
+                     std::vector<c10::IValue> stack) {
+  c10::InferenceMode inference;
+  torch::jit::GraphFunction function("forward", graph, nullptr);
+  function.run(stack);
+  return stack.at(0);
+}
+
+// Runs `graph`, whose inputs are the prepared graph's (the example inputs,
+// then the parameters), on the example inputs.
+c10::IValue runOnExampleInputs(const LoadedModel& model,
+                               const std::shared_ptr<torch::jit::Graph>& graph) {
+  return runGraph(graph, inputStack(model));
+}
+
 // One run of a rewritten copy that records every block value it reaches into
 // model.values (values already recorded are kept). `forced` maps If nodes of
 // the prepared graph to the branch they must take. Returns false when the run
@@ -281,16 +311,13 @@ bool recordBlocksOnce(LoadedModel& model, const std::unordered_map<const Node*, 
   while (!copy.graph->outputs().empty()) copy.graph->eraseOutput(copy.graph->outputs().size() - 1);
   copy.graph->registerOutput(copy.graph->appendNode(copy.graph->createTuple(returned))->output());
 
-  std::vector<c10::IValue> stack(model.inputs.begin(), model.inputs.end());
-  for (const Parameter& p : model.parameters) stack.emplace_back(p.tensor);
+  c10::IValue packed;
   try {
-    c10::InferenceMode guard;
-    torch::jit::GraphFunction function("record_blocks", copy.graph, nullptr);
-    function.run(stack);
+    packed = runOnExampleInputs(model, copy.graph);
   } catch (const std::exception&) {  // c10::Error and whatever a forced branch throws
     return false;
   }
-  const auto& results = stack.at(0).toTupleRef().elements();
+  const auto& results = packed.toTupleRef().elements();
   for (size_t i = 0; i < probed.size(); ++i) {
     ValueInfo info = infoOf(results[i]);  // an Uninitialized value reads as None
     if (info.dtype != c10::ScalarType::Undefined) model.values.emplace(probed[i], info);
@@ -339,27 +366,13 @@ void recordBlockValues(LoadedModel& model) {
   }
 }
 
-void recordReference(LoadedModel& model) {
-  const auto seen = probeValues(model);
-  for (const auto& [value, ivalue] : seen) model.values[value] = infoOf(ivalue);
-  if (model.prepared.has_control_flow) recordBlockValues(model);
-  for (const Value* output : model.outputs)
-    model.reference_outputs.push_back(seen.at(output).toTensor());
-}
-
-bool hasControlFlow(const torch::jit::Block* block) {
-  for (const Node* node : block->nodes())
-    if (node->kind() == c10::prim::If || node->kind() == c10::prim::Loop) return true;
-  return false;
-}
-
-}  // namespace
-
-// Runs the prepared graph on the example inputs, with every value of the
-// top-level block as an extra output. The executor optimises its own copy of
-// the graph; the extra outputs are removed afterwards.
-std::unordered_map<const torch::jit::Value*, c10::IValue> probeValues(LoadedModel& model) {
-  torch::jit::Graph& graph = *model.prepared.graph;
+// Runs the prepared graph on `stack` (runGraph), with every value of the
+// top-level block as an extra output, and returns those values and the graph
+// inputs. The executor runs a copy of the graph; the extra outputs are removed
+// afterwards, also when the run throws.
+std::unordered_map<const Value*, c10::IValue> runRecordingValues(
+    const std::shared_ptr<torch::jit::Graph>& shared_graph, std::vector<c10::IValue> stack) {
+  torch::jit::Graph& graph = *shared_graph;
   // Functions return one value: pack the real outputs and every probed value
   // into one tuple for the run, then put the real outputs back.
   const std::vector<Value*> real_outputs(graph.outputs().begin(), graph.outputs().end());
@@ -380,42 +393,187 @@ std::unordered_map<const torch::jit::Value*, c10::IValue> probeValues(LoadedMode
     for (Value* output : real_outputs) graph.registerOutput(output);
   };
 
-  std::vector<c10::IValue> stack(model.inputs.begin(), model.inputs.end());
-  for (const Parameter& p : model.parameters) stack.emplace_back(p.tensor);
+  std::unordered_map<const Value*, c10::IValue> seen;
+  for (size_t i = 0; i < graph.inputs().size(); ++i) seen.emplace(graph.inputs()[i], stack[i]);
+  c10::IValue packed;
   try {
-    // Through the graph executor, as module.forward runs: its passes decide some
-    // dtypes (a traced 0-d constant becomes a Python scalar that does not
-    // promote), so a bare interpreter would disagree with PyTorch.
-    c10::InferenceMode guard;
-    torch::jit::GraphFunction function("reference", model.prepared.graph, nullptr);
-    function.run(stack);
-  } catch (const c10::Error& e) {
+    packed = runGraph(shared_graph, std::move(stack));
+  } catch (...) {
     restore();
+    throw;
+  }
+  restore();
+  const auto& results = packed.toTupleRef().elements();
+  for (size_t i = 0; i < probed.size(); ++i)
+    seen.emplace(probed[i], results[real_outputs.size() + i]);
+  return seen;
+}
+
+// The dtype and sizes of every top-level value from a run on meta tensors:
+// every op computes its result's dtype and sizes as on CPU, without the
+// arithmetic (BERT-base's forward takes seconds, this a few milliseconds).
+// False when the graph needs real values: control flow, an op that reads a
+// tensor's contents (item, nonzero), or one with no meta kernel.
+bool recordShapesOnMeta(LoadedModel& model) {
+  if (model.prepared.has_control_flow) return false;
+  registerMissingMetaKernels();
+  std::vector<c10::IValue> stack;
+  for (const c10::IValue& input : inputStack(model)) {
+    const at::Tensor& t = input.toTensor();
+    stack.emplace_back(at::empty_strided(t.sizes(), t.strides(), t.options().device(c10::kMeta)));
+  }
+  std::unordered_map<const Value*, c10::IValue> seen;
+  try {
+    seen = runRecordingValues(model.prepared.graph, std::move(stack));
+  } catch (const std::exception&) {
+    return false;
+  }
+  for (const auto& [value, ivalue] : seen) model.values[value] = infoOf(ivalue);
+  return true;
+}
+
+// Throws (c10::Error, or the interpreter's std::runtime_error) when the forward fails on the
+// example inputs.
+void recordReference(LoadedModel& model) {
+  const auto seen = runRecordingValues(model.prepared.graph, inputStack(model));
+  for (const auto& [value, ivalue] : seen) model.values[value] = infoOf(ivalue);
+  if (model.prepared.has_control_flow) recordBlockValues(model);
+  for (const Value* output : model.outputs)
+    model.reference_outputs.push_back(seen.at(output).toTensor());
+}
+
+bool hasControlFlow(const torch::jit::Block* block) {
+  for (const Node* node : block->nodes())
+    if (node->kind() == c10::prim::If || node->kind() == c10::prim::Loop) return true;
+  return false;
+}
+
+// --- explaining a forward that fails on the example inputs ----------------------
+
+// The reason in a torch error: the interpreter puts it on the last line, after
+// its tracebacks ("RuntimeError: The size of tensor a (16) must match ...").
+std::string torchReason(const std::string& what) {
+  if (what.rfind("The following operation failed in the TorchScript interpreter", 0) != 0)
+    return firstLine(what);
+  std::string text = what.substr(0, what.find_last_not_of('\n') + 1);
+  text = text.substr(text.rfind('\n') + 1);
+  static const std::regex kErrorType("^\\w+Error: ");
+  return std::regex_replace(text, kErrorType, "");
+}
+
+// Whether the prepared graph cut after its first `count` top-level nodes runs
+// on the example inputs; every value it computes is an output, so that the
+// executor removes none of them.
+bool prefixRuns(const LoadedModel& model, size_t count) {
+  auto graph = model.prepared.graph->copy();
+  while (!graph->outputs().empty()) graph->eraseOutput(graph->outputs().size() - 1);
+  const std::vector<Node*> nodes(graph->nodes().begin(), graph->nodes().end());
+  for (size_t i = nodes.size(); i-- > count;) nodes[i]->destroy();
+  std::vector<Value*> kept;
+  for (size_t i = 0; i < count; ++i)
+    for (Value* output : nodes[i]->outputs()) kept.push_back(output);
+  graph->registerOutput(graph->appendNode(graph->createTuple(kept))->output());
+  try {
+    runOnExampleInputs(model, graph);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// The values `node` reads, those read inside its blocks included.
+void valuesRead(const Node* node, std::vector<const Value*>& out) {
+  out.insert(out.end(), node->inputs().begin(), node->inputs().end());
+  for (const torch::jit::Block* block : node->blocks()) {
+    for (const Node* inner : block->nodes()) valuesRead(inner, out);
+    valuesRead(block->return_node(), out);
+  }
+}
+
+// The indices of the example inputs that `node` depends on, nearest first
+// (fewest ops in between).
+std::vector<size_t> inputsReaching(const Node* node, const torch::jit::Graph& graph,
+                                   size_t user_inputs) {
+  std::vector<size_t> reached;
+  std::unordered_set<const Value*> seen;
+  std::vector<const Value*> frontier;
+  valuesRead(node, frontier);
+  while (!frontier.empty()) {  // breadth first: one op further back per round
+    std::vector<const Value*> next;
+    for (const Value* value : frontier) {
+      if (!seen.insert(value).second) continue;
+      if (value->node() == graph.param_node()) {
+        if (value->offset() < user_inputs) reached.push_back(value->offset());
+      } else {
+        valuesRead(value->node(), next);
+      }
+    }
+    frontier = std::move(next);
+  }
+  return reached;
+}
+
+// Names the op where the forward failed and the example inputs that reach
+// it: the op is the first top-level node whose prefix of the graph fails,
+// found by bisection (a few runs, on this failure path only).
+std::string describeForwardFailure(const LoadedModel& model, const Config& config,
+                                   const std::string& what) {
+  const std::string where = config.source.empty() ? "the --input flags" : config.source;
+  const std::string reason = torchReason(what);
+  const torch::jit::Graph& graph = *model.prepared.graph;
+  const std::vector<const Node*> nodes(graph.nodes().begin(), graph.nodes().end());
+  size_t runs = 0, fails = nodes.size();  // prefixes of `runs` nodes run, of `fails` fail
+  if (prefixRuns(model, fails))
+    return fmt::format("the model failed on the example inputs: {}; check the inputs in {}", reason,
+                       where);
+  while (fails - runs > 1) {
+    const size_t middle = (runs + fails) / 2;
+    (prefixRuns(model, middle) ? runs : fails) = middle;
+  }
+  const Node* failing = nodes[fails - 1];
+  std::vector<std::string> inputs;
+  for (size_t i : inputsReaching(failing, graph, model.inputs.size()))
+    inputs.push_back(fmt::format("'{}' ({} [{}])", config.inputs[i].name,
+                                 dtypeName(model.inputs[i].scalar_type()),
+                                 fmt::join(model.inputs[i].sizes(), ", ")));
+  const std::string location = sourceLocation(*failing);
+  return fmt::format(
+      "the model failed on the example inputs at {}{}: {}; {}", failing->kind().toQualString(),
+      location.empty() ? "" : " (" + location + ")", reason,
+      inputs.empty() ? "check the inputs in " + where
+                     : fmt::format("the inputs reaching it, nearest first: {}; check their "
+                                   "shapes and dtypes in {}",
+                                   fmt::join(inputs, ", "), where));
+}
+
+}  // namespace
+
+std::string sourceLocation(const torch::jit::Node& node) {
+  const auto range = node.sourceRange();
+  const auto original = range.findSourceRangeThatGenerated();
+  if (auto loc = original.value_or(range).file_line_col())
+    return fmt::format("{}:{}", std::get<0>(*loc), std::get<1>(*loc));
+  return "";
+}
+
+std::unordered_map<const torch::jit::Value*, c10::IValue> probeValues(LoadedModel& model) {
+  try {
+    return runRecordingValues(model.prepared.graph, inputStack(model));
+  } catch (const c10::Error& e) {
     throw ExportError(fmt::format(
         "the model failed on the example inputs: {}; check the inputs' shapes and dtypes",
         firstLine(e.what_without_backtrace())));
   }
-  restore();
-  const auto& results = stack.at(0).toTupleRef().elements();
-  std::unordered_map<const Value*, c10::IValue> seen;
-  for (size_t i = 0; i < probed.size(); ++i)
-    seen.emplace(probed[i], results[real_outputs.size() + i]);
-  for (size_t i = 0; i < graph.inputs().size(); ++i) {
-    const at::Tensor& t = i < model.inputs.size()
-                              ? model.inputs[i]
-                              : model.parameters[i - model.inputs.size()].tensor;
-    seen.emplace(graph.inputs()[i], t);
-  }
-  return seen;
 }
 
-LoadedModel loadModel(const Config& config) {
+LoadedModel loadModel(const Config& config, ReferenceRun run) {
   namespace fs = std::filesystem;
   if (!fs::is_regular_file(config.model_path))
     throw UsageError(
         fmt::format("model file '{}' not found; trace it with torch.jit.trace(...).save(PATH)",
                     config.model_path));
   LoadedModel model;
+  Stopwatch clock;
   try {
     model.module = torch::jit::load(config.model_path, c10::Device(c10::kCPU));
   } catch (const std::exception& e) {
@@ -424,6 +582,7 @@ LoadedModel loadModel(const Config& config) {
                     "after torch.jit.trace or torch.jit.script",
                     config.model_path, firstLine(e.what())));
   }
+  model.timings.emplace_back("load", clock.lap());
   model.module.eval();
   if (!model.module.find_method("forward"))
     throw ExportError(fmt::format("'{}' has no forward method to export", config.model_path));
@@ -435,10 +594,17 @@ LoadedModel loadModel(const Config& config) {
   auto graph = model.module.get_method("forward").graph()->copy();
   torch::jit::Inline(*graph);
   const size_t user_inputs = graph->inputs().size() - 1;
-  if (config.inputs.size() != user_inputs)
-    throw UsageError(fmt::format("{}: the model's forward takes {} inputs but {} are given",
-                                 config.source.empty() ? "command line" : config.source,
-                                 user_inputs, config.inputs.size()));
+  if (config.inputs.size() != user_inputs) {
+    std::vector<std::string> arguments, given;
+    for (size_t i = 1; i <= user_inputs; ++i)
+      arguments.push_back(graph->inputs()[i]->debugNameBase());
+    for (const auto& spec : config.inputs) given.push_back(spec.name);
+    throw UsageError(fmt::format(
+        "{}: the model's forward takes {} inputs ({}) but {} are given ({}); give one input per "
+        "forward() argument, in order",
+        config.source.empty() ? "command line" : config.source, user_inputs,
+        fmt::join(arguments, ", "), config.inputs.size(), fmt::join(given, ", ")));
+  }
   model.parameters = AttributeResolver(*graph, model.module).run();
   for (size_t i = 0; i < model.parameters.size(); ++i)
     model.prepared.parameters[graph->inputs()[user_inputs + i]] = model.parameters[i].path;
@@ -449,7 +615,19 @@ LoadedModel loadModel(const Config& config) {
   for (Value* output : graph->outputs()) flattenOutput(output, model.outputs);
 
   model.inputs = makeInputs(config.inputs, config.seed);
-  recordReference(model);
+  model.timings.emplace_back("prepare", clock.lap());
+  if (run == ReferenceRun::kShapes && recordShapesOnMeta(model)) {
+    model.timings.emplace_back("shapes", clock.lap());
+    return model;
+  }
+  try {
+    recordReference(model);
+  } catch (const c10::Error& e) {
+    throw ExportError(describeForwardFailure(model, config, e.what_without_backtrace()));
+  } catch (const std::exception& e) {  // the interpreter's own error for an op that failed
+    throw ExportError(describeForwardFailure(model, config, e.what()));
+  }
+  model.timings.emplace_back("reference", clock.lap());
   return model;
 }
 

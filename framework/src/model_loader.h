@@ -8,6 +8,7 @@
 
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "config.h"
@@ -25,17 +26,36 @@ struct ValueInfo {
   std::vector<int64_t> sizes;
 };
 
+// What an export needs from the reference run.
+enum class ReferenceRun {
+  // The dtype and sizes of every value, which the lowering reads: from a run on
+  // meta tensors, which computes shapes without arithmetic, or from the real
+  // run where that cannot work (control flow, ops that read tensor values).
+  kShapes,
+  // PyTorch's outputs too (numeric validation): the real run.
+  kOutputs,
+};
+
 struct LoadedModel {
   torch::jit::Module module;
   PreparedModel prepared;
   std::vector<at::Tensor> inputs;                 // the example inputs, first graph inputs
   std::vector<Parameter> parameters;              // the remaining graph inputs, in order
   std::vector<const torch::jit::Value*> outputs;  // graph outputs, tuples flattened
-  std::vector<at::Tensor> reference_outputs;      // PyTorch's outputs on `inputs`
+  std::vector<at::Tensor> reference_outputs;  // PyTorch's outputs on `inputs`; empty for kShapes
   std::unordered_map<const torch::jit::Value*, ValueInfo> values;  // from the reference run
+  // Seconds per step: "load" (torch::jit::load), "prepare", then "shapes" (the
+  // meta run) or "reference" (the real run).
+  std::vector<std::pair<std::string, double>> timings;
 };
 
-LoadedModel loadModel(const Config& config);
+// Throws mexport::Error: a missing or corrupt file, inputs that do not match
+// forward() (naming its arguments), or a forward that fails on the example
+// inputs (naming the op, its source line and the inputs that reach it).
+LoadedModel loadModel(const Config& config, ReferenceRun run);
+
+// "file.py:12" of the Python source `node` was generated from, or "".
+std::string sourceLocation(const torch::jit::Node& node);
 
 // Runs the prepared graph on the example inputs again and returns every
 // top-level value (and the graph inputs), for comparing intermediates.

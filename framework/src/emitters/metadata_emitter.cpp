@@ -51,12 +51,18 @@ class MetadataEmitter final : public Emitter {
     }
     doc["modules"] = std::move(modules);
     Json nodes = Json::object();
+    // Node names are unique, so entries are appended as they are: operator[]
+    // of an ordered_json object searches its keys linearly, which made this
+    // loop quadratic in the node count.
+    auto& entries = nodes.get_ref<Json::object_t&>();
     const auto& onnx_nodes = r.model.graph().node();
+    entries.reserve(onnx_nodes.size());
     for (int i = 0; i < onnx_nodes.size(); ++i) {
       const OnnxNodeInfo& n = r.nodes[i];
-      nodes[onnx_nodes[i].name()] = {{"tag", n.module >= 0 ? r.tree.at(n.module).tag : ""},
-                                     {"provenance", provenanceName(n.provenance)},
-                                     {"source", n.source_op}};
+      entries.emplace_back(onnx_nodes[i].name(),
+                           Json{{"tag", n.module >= 0 ? r.tree.at(n.module).tag : ""},
+                                {"provenance", provenanceName(n.provenance)},
+                                {"source", n.source_op}});
     }
     doc["nodes"] = std::move(nodes);
     doc["coverage"] = {

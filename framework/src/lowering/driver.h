@@ -8,6 +8,7 @@
 #include "mexport/export_result.h"
 #include "mexport/lowering.h"
 #include "model_loader.h"
+#include "progress.h"
 
 namespace mexport {
 
@@ -19,9 +20,10 @@ struct LoweredModel {
   std::vector<std::pair<const torch::jit::Value*, std::string>> tensors;
 };
 
+// Reports the main graph's nodes as they are converted when `progress` is given.
 LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags,
                          const ConverterRegistry& converters, const Config& config,
-                         const std::string& producer_version);
+                         const std::string& producer_version, ProgressListener* progress = nullptr);
 
 // Op kinds the lowering itself materialises on use (constants, int lists) or
 // leaves alone (tuple and list plumbing of the outputs).
