@@ -7,11 +7,14 @@
 
 namespace mexport {
 
-void inferShapesAndCheck(onnx::ModelProto& model) {
+void inferShapesAndCheck(onnx::ModelProto& model, const std::string& model_path) {
   try {
     onnx::ShapeInferenceOptions strict(/*check_type=*/true, /*strict_mode=*/1, /*data_prop=*/false);
     onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), strict);
-    onnx::checker::check_model(model);
+    if (model_path.empty())
+      onnx::checker::check_model(model);
+    else
+      onnx::checker::check_model(model_path);
   } catch (const std::exception& e) {
     const std::string what = e.what();
     throw ExportError(

@@ -15,6 +15,12 @@ namespace mexport {
 
 enum class HierarchyMode { kTags, kAttributes, kNone };
 
+// Where the ONNX file keeps its weights: inside it, or in `<file>.data` beside
+// it (ONNX external data). kAuto moves them out when the file would be larger
+// than the threshold, below protobuf's 2 GiB limit.
+enum class ExternalData { kAuto, kAlways, kNever };
+constexpr int64_t kDefaultExternalDataThreshold = 2'000'000'000;  // bytes
+
 struct OnnxNodeInfo {
   std::string source_op;  // the torch op it was lowered from, "aten::linear"
   int module = -1;        // index into the module tree, -1 when untagged
@@ -50,6 +56,8 @@ struct ExportSettings {
   int opset = 17;
   HierarchyMode hierarchy = HierarchyMode::kTags;
   TagStyle tag_style = TagStyle::kClass;
+  ExternalData external_data = ExternalData::kAuto;
+  int64_t external_data_threshold = kDefaultExternalDataThreshold;
 };
 
 struct ExportResult {

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <map>
 
 #include "commands/command_line.h"
 #include "commands/commands.h"
@@ -144,7 +145,8 @@ void printJson(const Analysis& a) {
                          {"total", initializerJson(m.total_initializers)}}}});
   }
   doc["modules"] = modules;
-  std::cout << doc.dump(2) << "\n";
+  // ONNX strings are bytes and JSON is UTF-8: invalid bytes print as U+FFFD.
+  std::cout << doc.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
 }
 
 std::string csvField(const std::string& text) {
@@ -230,6 +232,13 @@ void printSummary(const Analysis& a) {
              root.total_nodes, root.total_initializers.count, root.total_initializers.elements,
              humanBytes(root.total_initializers.bytes), inspect::realGraphInputs(graph).size(),
              graph.output_size());
+  std::map<std::string, int> external_data;  // data file -> initializers stored in it
+  for (const auto& init : graph.initializer())
+    if (init.data_location() == onnx::TensorProto::EXTERNAL)
+      for (const auto& entry : init.external_data())
+        if (entry.key() == "location") ++external_data[entry.value()];
+  for (const auto& [location, count] : external_data)
+    fmt::print("  external data: {} initializers in {}\n", count, location);
   auto source = [&](inspect::TagSource s) {
     return h.tag_sources.count(s) ? h.tag_sources.at(s) : 0;
   };

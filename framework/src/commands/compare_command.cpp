@@ -12,7 +12,6 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
-#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <set>
@@ -41,7 +40,7 @@ constexpr size_t kTextListLimit = 20;  // items per list in text output; json ha
 
 // One side of the comparison.
 struct Side {
-  std::string path, dir;
+  std::string path;
   onnx::ModelProto model;
   inspect::Hierarchy hierarchy;  // nodes with tags, initializer modules
   std::map<std::string, const onnx::TensorProto*> initializers;
@@ -76,7 +75,6 @@ std::map<std::string, std::string> canonicalAttributes(const onnx::NodeProto& no
 
 void loadSide(Side& side, const std::string& path) {
   side.path = path;
-  side.dir = std::filesystem::path(path).parent_path().string();
   side.model = inspect::readOnnxFile(path);
   side.hierarchy = inspect::buildHierarchy(side.model, nullptr);
   for (const auto& init : side.model.graph().initializer()) side.initializers[init.name()] = &init;
@@ -243,7 +241,7 @@ std::optional<InitializerDiff> compareInitializer(const Side& a, const Side& b,
       ta.data_location() != onnx::TensorProto::EXTERNAL &&
       tb.data_location() != onnx::TensorProto::EXTERNAL)
     return std::nullopt;
-  const auto va = inspect::tensorValues(ta, a.dir), vb = inspect::tensorValues(tb, b.dir);
+  const auto va = inspect::tensorValues(ta, a.path), vb = inspect::tensorValues(tb, b.path);
   if (!va || !vb) {  // strings, complex or unreadable data: compare the bytes
     onnx::TensorProto ca = ta, cb = tb;
     ca.clear_doc_string();
@@ -501,7 +499,8 @@ void printJson(const Side& a, const Side& b, const Comparison& c) {
                          {"removed", c.initializers_removed},
                          {"added", c.initializers_added},
                          {"differ", differ_json}};
-  std::cout << doc.dump(2) << "\n";
+  // ONNX strings are bytes and JSON is UTF-8: invalid bytes print as U+FFFD.
+  std::cout << doc.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
 }
 
 void printText(const Side& a, const Side& b, const Comparison& c) {

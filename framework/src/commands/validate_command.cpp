@@ -67,6 +67,7 @@ LoweredModel relower(LoadedModel& loaded, const Config& config, const std::strin
   Registry registry;
   registerBuiltins(registry);
   loader.loadSearchPath(registry, config.plugin_paths);
+  loader.requireAllLoaded();
   Selection selection =
       selectStrategy(registry, loaded.prepared, {strategy, {}, config.priority, 0.0});
   tags = std::move(selection.tags);
@@ -98,11 +99,12 @@ int runValidateCommand(const CommandArgs& args) {
   const std::string& path = parsed.files[0];
 
   onnx::ModelProto model = inspect::readOnnxFile(path);
+  const bool external_data = inspect::hasExternalData(model);
   std::vector<std::string> failures;
   {
     onnx::ModelProto checked = model;
     try {
-      inferShapesAndCheck(checked);
+      inferShapesAndCheck(checked, external_data ? path : "");
       fmt::print("checker: ok (strict shape inference and the ONNX checker)\n");
     } catch (const Error& e) {
       fmt::print("checker: FAILED: {}\n", e.what());
@@ -126,9 +128,10 @@ int runValidateCommand(const CommandArgs& args) {
   }
 
   if (vm.count("against")) {
+    if (external_data) inspect::loadExternalData(model, path);  // the evaluator needs the values
     Config config = loadConfig(vm["config"].as<std::string>());
     config.model_path = vm["against"].as<std::string>();
-    LoadedModel loaded = loadModel(config);
+    LoadedModel loaded = loadModel(config, ReferenceRun::kOutputs);
     std::vector<std::string> input_names;
     for (const auto& spec : config.inputs) input_names.push_back(spec.name);
     std::unordered_map<std::string, at::Tensor> values;

@@ -1,5 +1,5 @@
 #include "emitters/builtin_emitters.h"
-#include "mexport/errors.h"
+#include "onnx_writer.h"
 
 namespace mexport {
 namespace {
@@ -8,10 +8,9 @@ class OnnxEmitter final : public Emitter {
  public:
   std::string name() const override { return "onnx"; }
   void emit(const ExportResult& result, const EmitterOptions&, OutputFiles& out) const override {
-    std::string bytes;
-    if (!result.model.SerializeToString(&bytes))
-      throw ExportError("cannot serialise the ONNX model (protobuf limits a file to 2 GiB)");
-    out.write(result.settings.output_path, bytes);
+    const ExportSettings& settings = result.settings;
+    writeOnnxFile(result.model, settings.output_path, settings.external_data,
+                  settings.external_data_threshold, out);
   }
 };
 

@@ -1,5 +1,6 @@
 #include "inspect/hierarchy.h"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -100,10 +101,21 @@ void collectInitializers(const onnx::GraphProto& graph,
     }
 }
 
+// Module paths of real models are a few hundred bytes at most. A longer one
+// is refused: its ancestors are modules too, so a path of N bytes costs up to
+// N^2/4 bytes of tags and N/2 levels of recursion below (a 600 KB node name
+// overflowed the stack).
+constexpr size_t kMaxTagBytes = 1024;
+
 // Creates the module of `tag` and its missing ancestors; returns its index.
 int ensureModule(Hierarchy& h, const std::string& tag) {
   const auto found = h.by_tag.find(tag);
   if (found != h.by_tag.end()) return found->second;
+  if (tag.size() > kMaxTagBytes)
+    throw ExportError(fmt::format(
+        "the module path '{}...' is {} bytes long; mexport reads paths of up to {} bytes, longer "
+        "than any model's module tree: the file is damaged or was not written by an exporter",
+        tag.substr(0, 60), tag.size(), kMaxTagBytes));
   const size_t slash = tag.rfind('/');
   const std::string parent_tag = slash == 0 || slash == std::string::npos
                                      ? h.modules[0].tag  // a top-level scope hangs off the root

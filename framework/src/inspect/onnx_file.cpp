@@ -1,5 +1,8 @@
 #include "inspect/onnx_file.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -71,26 +74,117 @@ double rawElement(const char* p, int data_type) {
   }
 }
 
-std::optional<std::string> readExternalData(const TensorProto& tensor,
-                                            const std::string& model_dir) {
+// Every tensor of a graph: initializers, sparse initializers, node attributes
+// (a Constant's value) and, recursively, those of sub-graphs.
+void collectTensors(const onnx::GraphProto& graph, std::vector<const TensorProto*>& tensors) {
+  for (const auto& tensor : graph.initializer()) tensors.push_back(&tensor);
+  for (const auto& sparse : graph.sparse_initializer())
+    tensors.insert(tensors.end(), {&sparse.values(), &sparse.indices()});
+  for (const auto& node : graph.node())
+    for (const auto& attribute : node.attribute()) {
+      if (attribute.has_t()) tensors.push_back(&attribute.t());
+      for (const auto& tensor : attribute.tensors()) tensors.push_back(&tensor);
+      if (attribute.has_g()) collectTensors(attribute.g(), tensors);
+      for (const auto& subgraph : attribute.graphs()) collectTensors(subgraph, tensors);
+    }
+}
+
+// Every tensor's element and byte counts, and their sum over the model, must
+// fit in int64_t so that nothing counting them overflows; a negative
+// dimension is no shape either.
+void checkTensorShapes(const onnx::ModelProto& model, const std::string& onnx_path) {
+  std::vector<const TensorProto*> tensors;
+  collectTensors(model.graph(), tensors);
+  int64_t total_bytes = 0;
+  for (const TensorProto* tensor : tensors) {
+    int64_t bytes = std::max<int64_t>(elementSize(tensor->data_type()), 1);
+    bool fits = true;
+    for (int64_t d : tensor->dims())
+      fits = fits && d >= 0 && !__builtin_mul_overflow(bytes, d, &bytes);
+    if (!fits || __builtin_add_overflow(total_bytes, bytes, &total_bytes))
+      throw ExportError(fmt::format(
+          "{}: tensor '{}' has the shape {}, with a negative dimension or more bytes than a file "
+          "can hold (with the tensors before it); the file is damaged: re-export it",
+          onnx_path, tensor->name(), shapeText(*tensor)));
+  }
+}
+
+std::vector<const TensorProto*> externalTensors(const onnx::ModelProto& model) {
+  std::vector<const TensorProto*> tensors, external;
+  collectTensors(model.graph(), tensors);
+  for (const TensorProto* tensor : tensors)
+    if (tensor->data_location() == TensorProto::EXTERNAL) external.push_back(tensor);
+  return external;
+}
+
+struct ExternalBytes {
+  fs::path file;
+  int64_t offset = 0;
+  int64_t length = 0;
+};
+
+// Where an external tensor's bytes are, checked as onnx checks the location,
+// and against the file's size and the tensor's type and shape.
+ExternalBytes locateExternalData(const TensorProto& tensor, const std::string& onnx_path) {
+  const std::string where = fmt::format("{}: tensor '{}'", onnx_path, tensor.name());
   std::string location;
   int64_t offset = 0, length = -1;
-  try {
-    for (const auto& entry : tensor.external_data()) {
-      if (entry.key() == "location") location = entry.value();
-      if (entry.key() == "offset") offset = std::stoll(entry.value());
-      if (entry.key() == "length") length = std::stoll(entry.value());
+  for (const auto& entry : tensor.external_data()) {
+    if (entry.key() == "location") location = entry.value();
+    if (entry.key() != "offset" && entry.key() != "length") continue;  // checksum, basepath
+    size_t used = 0;
+    int64_t number = -1;
+    try {
+      number = std::stoll(entry.value(), &used);
+    } catch (const std::exception&) {  // left at -1: reported below
     }
-  } catch (const std::exception&) {  // not a number: the data cannot be read
-    return std::nullopt;
+    if (number < 0 || used != entry.value().size())
+      throw ExportError(fmt::format("{} has external data {} '{}', not a byte count; re-export it",
+                                    where, entry.key(), entry.value()));
+    (entry.key() == "offset" ? offset : length) = number;
   }
-  if (location.empty()) return std::nullopt;
-  std::ifstream in(fs::path(model_dir) / location, std::ios::binary);
-  if (!in) return std::nullopt;
-  if (length < 0) length = elementCount(tensor) * elementSize(tensor.data_type());
-  std::string bytes(static_cast<size_t>(length), '\0');
-  in.seekg(offset);
-  if (!in.read(bytes.data(), length)) return std::nullopt;
+  if (location.empty())
+    throw ExportError(where + " is stored externally but names no location; re-export it");
+  const fs::path relative(location);
+  bool climbs = false;
+  for (const auto& part : relative) climbs = climbs || part == "..";
+  if (relative.has_root_path() || climbs)
+    throw ExportError(fmt::format(
+        "{} has its data at '{}', outside the model's directory; absolute paths and '..' are "
+        "refused, as onnx does: keep the data file beside the .onnx file",
+        where, location));
+
+  ExternalBytes bytes{fs::path(onnx_path).parent_path() / relative, offset, length};
+  std::error_code ec;
+  const bool regular = fs::is_regular_file(bytes.file, ec);
+  const auto size = regular ? static_cast<int64_t>(fs::file_size(bytes.file, ec)) : int64_t{-1};
+  if (!regular || ec)
+    throw ExportError(
+        fmt::format("{} has its data in {}, which is missing; copy it beside the .onnx file", where,
+                    bytes.file.string()));
+  if (bytes.length < 0) bytes.length = std::max<int64_t>(size - bytes.offset, 0);  // as onnx
+  if (bytes.offset > size || bytes.length > size - bytes.offset)
+    throw ExportError(
+        fmt::format("{}: bytes {} to {} are past the end of {} ({} bytes); the data file is "
+                    "truncated or belongs to another model",
+                    where, bytes.offset, bytes.offset + bytes.length, bytes.file.string(), size));
+  const int64_t expected = elementCount(tensor) * elementSize(tensor.data_type());
+  if (elementSize(tensor.data_type()) > 0 && bytes.length != expected)
+    throw ExportError(
+        fmt::format("{} ({}{}) needs {} bytes but its external data has {}; re-export it", where,
+                    dataTypeName(tensor.data_type()), shapeText(tensor), expected, bytes.length));
+  return bytes;
+}
+
+std::string readExternalData(const TensorProto& tensor, const std::string& onnx_path) {
+  const ExternalBytes where = locateExternalData(tensor, onnx_path);
+  std::string bytes(static_cast<size_t>(where.length), '\0');
+  std::ifstream in(where.file, std::ios::binary);
+  in.seekg(where.offset);
+  if (!in.read(bytes.data(), where.length))
+    throw ExportError(
+        fmt::format("{}: cannot read the data of tensor '{}' from {}; check its permissions",
+                    onnx_path, tensor.name(), where.file.string()));
   return bytes;
 }
 
@@ -117,7 +211,25 @@ onnx::ModelProto readOnnxFile(const std::string& path) {
     throw ExportError("'" + path +
                       "' is not a valid ONNX model (protobuf ModelProto parse failed or no "
                       "graph); check that it is an .onnx file and re-export it");
+  checkTensorShapes(model, path);
+  checkExternalData(model, path);
   return model;
+}
+
+bool hasExternalData(const onnx::ModelProto& model) { return !externalTensors(model).empty(); }
+
+void checkExternalData(const onnx::ModelProto& model, const std::string& onnx_path) {
+  for (const TensorProto* tensor : externalTensors(model)) locateExternalData(*tensor, onnx_path);
+}
+
+void loadExternalData(onnx::ModelProto& model, const std::string& onnx_path) {
+  for (const TensorProto* found : externalTensors(model)) {
+    // The walk is shared with the read-only check; the model is the caller's own.
+    auto& tensor = const_cast<TensorProto&>(*found);
+    tensor.set_raw_data(readExternalData(tensor, onnx_path));
+    tensor.clear_external_data();
+    tensor.clear_data_location();
+  }
 }
 
 std::string dataTypeName(int data_type) {
@@ -200,26 +312,25 @@ std::string shapeText(const TensorProto& tensor) {
 }
 
 std::optional<std::vector<double>> tensorValues(const TensorProto& tensor,
-                                                const std::string& model_dir) {
+                                                const std::string& onnx_path) {
   const int type = tensor.data_type();
   const int64_t size = elementSize(type);
   if (size == 0 || type == TensorProto::COMPLEX64 || type == TensorProto::COMPLEX128)
     return std::nullopt;
-  const int64_t count = elementCount(tensor);
+  const int64_t count = elementCount(tensor);  // fits: readOnnxFile checked the shape
   std::vector<double> values;
-  values.reserve(static_cast<size_t>(count));
 
   std::optional<std::string> raw;
   if (tensor.data_location() == TensorProto::EXTERNAL)
-    raw = readExternalData(tensor, model_dir);
+    raw = readExternalData(tensor, onnx_path);
   else if (tensor.has_raw_data())
     raw = tensor.raw_data();
   if (raw) {
     if (static_cast<int64_t>(raw->size()) != count * size) return std::nullopt;
+    values.reserve(static_cast<size_t>(count));
     for (int64_t i = 0; i < count; ++i) values.push_back(rawElement(raw->data() + i * size, type));
     return values;
   }
-  if (tensor.data_location() == TensorProto::EXTERNAL) return std::nullopt;
 
   // Typed fields, as onnx.proto assigns them.
   switch (type) {

@@ -39,11 +39,12 @@ NumericCheck compareTensor(const std::string& name, const at::Tensor& onnx, cons
 std::vector<NumericCheck> checkOutputs(const onnx::ModelProto& model, const LoadedModel& loaded,
                                        const std::vector<std::string>& input_names, double atol,
                                        double rtol,
-                                       std::unordered_map<std::string, at::Tensor>* onnx_values) {
+                                       std::unordered_map<std::string, at::Tensor>* onnx_values,
+                                       ProgressListener* progress) {
   std::map<std::string, at::Tensor> inputs;
   for (size_t i = 0; i < input_names.size() && i < loaded.inputs.size(); ++i)
     inputs[input_names[i]] = loaded.inputs[i];
-  auto values = OnnxEvaluator(model).run(inputs);
+  auto values = OnnxEvaluator(model).run(inputs, progress);
   std::vector<NumericCheck> checks;
   const auto& outputs = model.graph().output();
   for (int i = 0; i < outputs.size() && i < static_cast<int>(loaded.reference_outputs.size()); ++i)

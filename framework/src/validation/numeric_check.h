@@ -12,6 +12,7 @@
 #include "lowering/driver.h"
 #include "mexport/export_result.h"
 #include "model_loader.h"
+#include "progress.h"
 
 namespace mexport {
 
@@ -31,7 +32,8 @@ NumericCheck compareTensor(const std::string& name, const at::Tensor& onnx, cons
 std::vector<NumericCheck> checkOutputs(
     const onnx::ModelProto& model, const LoadedModel& loaded,
     const std::vector<std::string>& input_names, double atol, double rtol,
-    std::unordered_map<std::string, at::Tensor>* onnx_values = nullptr);
+    std::unordered_map<std::string, at::Tensor>* onnx_values = nullptr,
+    ProgressListener* progress = nullptr);
 
 // The first top-level torch value (graph order) whose ONNX tensor differs.
 std::optional<Divergence> findDivergence(

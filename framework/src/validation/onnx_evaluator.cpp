@@ -610,7 +610,7 @@ const std::map<std::string, Op>& ops() {
 
 using Values = std::unordered_map<std::string, at::Tensor>;
 
-void runGraph(const onnx::GraphProto& graph, Values& values);
+void runGraph(const onnx::GraphProto& graph, Values& values, ProgressListener* progress = nullptr);
 
 const onnx::GraphProto& subgraph(const onnx::NodeProto& node, const std::string& name) {
   const auto* a = Attrs(node).find(name);
@@ -659,9 +659,11 @@ Tensors runLoop(const onnx::NodeProto& node, const Tensors& in, const Values& va
   return out;
 }
 
-void runGraph(const onnx::GraphProto& graph, Values& values) {
+void runGraph(const onnx::GraphProto& graph, Values& values, ProgressListener* progress) {
   for (const auto& init : graph.initializer()) values[init.name()] = tensorFromProto(init);
+  int64_t done = 0;
   for (const auto& node : graph.node()) {
+    if (progress) progress->advance(++done, graph.node_size(), ProgressListener::Unit::kNodes);
     if (!node.domain().empty() && node.domain() != "ai.onnx")
       throw ExportError(fmt::format("node '{}': domain '{}' is not supported by the evaluator",
                                     node.name(), node.domain()));
@@ -745,7 +747,7 @@ std::vector<std::string> OnnxEvaluator::supportedOps() {
 }
 
 std::unordered_map<std::string, at::Tensor> OnnxEvaluator::run(
-    const std::map<std::string, at::Tensor>& inputs) const {
+    const std::map<std::string, at::Tensor>& inputs, ProgressListener* progress) const {
   c10::InferenceMode guard;
   Values values;
   const onnx::GraphProto& graph = model_.graph();
@@ -763,7 +765,7 @@ std::unordered_map<std::string, at::Tensor> OnnxEvaluator::run(
           "no value given for the ONNX input '{}'; name the config's inputs like the model's",
           input.name()));
   }
-  runGraph(graph, values);
+  runGraph(graph, values, progress);
   return values;
 }
 

@@ -11,6 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "progress.h"
+
 namespace mexport {
 
 at::Tensor tensorFromProto(const onnx::TensorProto& proto);
@@ -20,9 +22,10 @@ class OnnxEvaluator {
   explicit OnnxEvaluator(const onnx::ModelProto& model);
 
   // Runs the main graph on inputs named like the graph inputs; returns every
-  // tensor it computed (intermediates included), by ONNX name.
-  std::unordered_map<std::string, at::Tensor> run(
-      const std::map<std::string, at::Tensor>& inputs) const;
+  // tensor it computed (intermediates included), by ONNX name. Reports the
+  // main graph's nodes as they run when `progress` is given.
+  std::unordered_map<std::string, at::Tensor> run(const std::map<std::string, at::Tensor>& inputs,
+                                                  ProgressListener* progress = nullptr) const;
 
   // The ONNX op types the evaluator implements.
   static std::vector<std::string> supportedOps();
