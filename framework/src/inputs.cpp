@@ -11,15 +11,25 @@
 
 namespace mexport {
 
+namespace {
+// The config's dtype names.
+const std::map<std::string, c10::ScalarType> kTorchDtypes = {
+    {"float32", at::kFloat},     {"float16", at::kHalf}, {"float64", at::kDouble},
+    {"bfloat16", at::kBFloat16}, {"int64", at::kLong},   {"int32", at::kInt},
+    {"int16", at::kShort},       {"int8", at::kChar},    {"uint8", at::kByte},
+    {"bool", at::kBool}};
+}  // namespace
+
 c10::ScalarType parseDtype(const std::string& dtype) {
-  static const std::map<std::string, c10::ScalarType> kTypes = {
-      {"float32", at::kFloat},     {"float16", at::kHalf}, {"float64", at::kDouble},
-      {"bfloat16", at::kBFloat16}, {"int64", at::kLong},   {"int32", at::kInt},
-      {"int16", at::kShort},       {"int8", at::kChar},    {"uint8", at::kByte},
-      {"bool", at::kBool}};
-  auto it = kTypes.find(dtype);
-  if (it == kTypes.end()) throw UsageError("unknown dtype '" + dtype + "'");
+  auto it = kTorchDtypes.find(dtype);
+  if (it == kTorchDtypes.end()) throw UsageError("unknown dtype '" + dtype + "'");
   return it->second;
+}
+
+std::string dtypeName(c10::ScalarType type) {
+  for (const auto& [name, t] : kTorchDtypes)
+    if (t == type) return name;
+  return c10::toString(type);
 }
 
 // NumPy type codes (kind + bytes) of the dtypes mexport reads and writes.
@@ -102,6 +112,11 @@ std::vector<at::Tensor> makeInputs(const std::vector<InputSpec>& specs, uint64_t
     const InputSpec& spec = specs[i];
     if (!spec.file.empty()) {
       at::Tensor t = readNpy(spec.file);
+      if (!spec.dtype.empty() && t.scalar_type() != parseDtype(spec.dtype))
+        throw UsageError(fmt::format(
+            "input '{}': {} holds {} values but the config says dtype {}; save the array as {} "
+            "or fix the dtype",
+            spec.name, spec.file, dtypeName(t.scalar_type()), spec.dtype, spec.dtype));
       for (const auto& [axis, name] : spec.dynamic)
         if (axis < 0 || axis >= t.dim())
           throw UsageError(fmt::format("input '{}': dynamic axis {} but {} has {} dims", spec.name,

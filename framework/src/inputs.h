@@ -19,5 +19,7 @@ at::Tensor readNpy(const std::string& path);
 std::string npyBytes(const at::Tensor& value);
 
 c10::ScalarType parseDtype(const std::string& dtype);
+// The config's name of a dtype ("int64"), the inverse of parseDtype.
+std::string dtypeName(c10::ScalarType type);
 
 }  // namespace mexport

@@ -7,6 +7,7 @@
 
 #include <iostream>
 
+#include "atomic_files.h"
 #include "commands/commands.h"
 #include "export.h"
 #include "mexport/errors.h"
@@ -25,13 +26,15 @@ const Command kCommands[] = {
     {"export", runExportCommand,
      "export --config FILE [--strategy S] [--model PATH] [--output PATH]\n"
      "                 [--opset N] [--with-graphml] [--clean-onnx] [--hierarchy-attrs]\n"
-     "                 [--plugin-dir DIR]... [--no-validate] [--quiet|--verbose]\n"
+     "                 [--plugin-dir DIR]... [--no-validate] [--external-data]\n"
+     "                 [--quiet|--verbose]\n"
      "  mexport export MODEL.pt OUT.onnx --input NAME:1x16:int64 ...   (no config)\n"
      "  mexport export --list-ops"},
     {"plugins", runPluginsCommand, "plugins [--plugin-dir DIR]..."},
     {"benchmark", runBenchmarkCommand,
      "benchmark --config FILE [--strategies a,b,c] [--repeat N] [--json PATH] [--plot PATH]"},
-    {"graphml-to-onnx", runGraphmlToOnnxCommand, "graphml-to-onnx FILE.graphml OUT.onnx"},
+    {"graphml-to-onnx", runGraphmlToOnnxCommand,
+     "graphml-to-onnx FILE.graphml OUT.onnx [--external-data]"},
     {"analyze", runAnalyzeCommand,
      "analyze FILE.onnx [--format summary|tree|json|csv] [--metadata FILE]"},
     {"validate", runValidateCommand,
@@ -53,6 +56,7 @@ std::string firstLine(const std::string& text) { return text.substr(0, text.find
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  installOutputSignalHandlers();  // an interrupted command leaves no unfinished file
   try {
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
       printUsage();

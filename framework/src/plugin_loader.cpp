@@ -1,5 +1,8 @@
 #include "plugin_loader.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <boost/dll/runtime_symbol_info.hpp>
 
@@ -7,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "mexport/errors.h"
 #include "mexport/lowering.h"
 #include "mexport/plugin.h"
 
@@ -14,12 +18,34 @@ namespace mexport {
 
 namespace fs = std::filesystem;
 
+std::string unsafePluginPath(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";  // loading it reports why it is unusable
+  const char* risk = S_ISDIR(st.st_mode) ? "add a plugin to it" : "change its code";
+  const unsigned mode = st.st_mode & 07777;
+  if (st.st_uid != 0 && st.st_uid != ::geteuid())
+    return fmt::format("owned by uid {}, not by you or root, so that user could {}; chown it",
+                       st.st_uid, risk);
+  if (st.st_mode & S_IWOTH)
+    return fmt::format("world-writable (mode {:04o}), so anyone could {}; run chmod o-w {}", mode,
+                       risk, path);
+  if ((st.st_mode & S_IWGRP) && st.st_gid != 0 && st.st_gid != ::getegid())
+    return fmt::format(
+        "writable by group {} (mode {:04o}), so its members could {}; run chmod g-w {}", st.st_gid,
+        mode, risk, path);
+  return "";
+}
+
 void PluginLoader::loadDirectory(const std::string& directory, Registry& registry) {
   std::error_code ec;
   if (!fs::is_directory(directory, ec)) return;
   const std::string canonical = fs::canonical(directory, ec).string();
   if (std::find(searched_.begin(), searched_.end(), canonical) != searched_.end()) return;
   searched_.push_back(canonical);
+  if (const std::string unsafe = unsafePluginPath(canonical); !unsafe.empty()) {
+    reject(canonical, unsafe);
+    return;
+  }
   std::vector<std::string> files;
   for (const auto& entry : fs::directory_iterator(directory, ec))
     if (entry.is_regular_file() && entry.path().extension() == ".so")
@@ -37,7 +63,21 @@ bool PluginLoader::reject(const std::string& path, const std::string& reason) {
   return false;
 }
 
-bool PluginLoader::loadFile(const std::string& path, Registry& registry) {
+void PluginLoader::requireAllLoaded() const {
+  if (rejected_.empty()) return;
+  const RejectedPlugin& r = rejected_.front();
+  std::error_code ec;
+  throw UsageError(fmt::format("{} {} refused: {} (`mexport plugins` lists every plugin)",
+                               fs::is_directory(r.path, ec) ? "plugin directory" : "plugin", r.path,
+                               r.reason));
+}
+
+bool PluginLoader::loadFile(const std::string& given_path, Registry& registry) {
+  // An absolute path: dlopen then opens that file and never searches
+  // LD_LIBRARY_PATH, the system directories or the working directory.
+  const std::string path = fs::absolute(given_path).lexically_normal().string();
+  if (const std::string unsafe = unsafePluginPath(path); !unsafe.empty())
+    return reject(path, unsafe);
   boost::dll::shared_library library;
   try {
     library.load(path, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);

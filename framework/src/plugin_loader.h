@@ -27,12 +27,18 @@ struct RejectedPlugin {
 
 class PluginLoader {
  public:
-  // Loads every *.so in `directory` (sorted by name); a missing directory is skipped.
+  // Loads every *.so in `directory` (sorted by name); a missing directory is
+  // skipped, an unsafe one (unsafePluginPath) rejected whole.
   void loadDirectory(const std::string& directory, Registry& registry);
-  // Returns false (and records why) when the plugin is rejected.
+  // Returns false (and records why) when the plugin is rejected. The file is
+  // loaded by its absolute path, never searched for.
   bool loadFile(const std::string& path, Registry& registry);
   // Loads every directory of pluginSearchPath(extra_dirs).
   void loadSearchPath(Registry& registry, const std::vector<std::string>& extra_dirs);
+  // Throws UsageError naming the first rejected plugin: a command that does
+  // work runs with every plugin it was given, or not at all. (`mexport
+  // plugins` lists the rejected ones instead.)
+  void requireAllLoaded() const;
 
   const std::vector<LoadedPlugin>& loaded() const { return loaded_; }
   const std::vector<RejectedPlugin>& rejected() const { return rejected_; }
@@ -46,6 +52,13 @@ class PluginLoader {
   std::vector<RejectedPlugin> rejected_;
   std::vector<std::string> searched_;
 };
+
+// Why a plugin file or directory must not be used, or "" when it may. Like
+// ssh and sudo, mexport refuses a path that someone other than root and this
+// user can change: owned by another user, world-writable, or writable by a
+// group other than root's and the user's own. A plugin runs as native code
+// with the user's rights, so whoever can change it can act as the user.
+std::string unsafePluginPath(const std::string& path);
 
 // The plugin directories in search order: the build tree's, the install's
 // lib/mexport/plugins, $MEXPORT_PLUGIN_PATH (colon-separated), then `extra`

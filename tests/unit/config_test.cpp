@@ -92,6 +92,21 @@ TEST(Config, BadValuesAreErrorsWithTheKey) {
   EXPECT_NE(errorOf(text).find("has no axis 5"), std::string::npos);
 }
 
+// Found by fuzz/config_fuzzer: yaml-cpp's own exceptions escaped (the CLI
+// said "internal error") for keys that are not names and for a plugins.paths
+// mapping.
+TEST(Config, KeysThatAreNotNamesAndPluginPathsThatAreNoListAreConfigErrors) {
+  const std::string model = "model: {path: m.pt}\n";
+  for (const std::string& text :
+       {model + "? [a, b]\n: 1\n", model + "~: 1\n", model + "export: {{a: 1}: 2}\n",
+        model + "emitters: {[onnx]: {}}\n", model + "emitters: {graphml: {? [a]: b}}\n"}) {
+    const std::string error = errorOf(text);
+    EXPECT_NE(error.find("keys must be names"), std::string::npos) << text << "\n" << error;
+  }
+  EXPECT_NE(errorOf(model + "plugins: {paths: {a: b}}\n").find("must be a list"),
+            std::string::npos);
+}
+
 TEST(Config, InputFlags) {
   const InputSpec spec = parseInputFlag("input_ids:batch=2x16:int64");
   EXPECT_EQ(spec.name, "input_ids");

@@ -152,6 +152,29 @@ TEST(GraphmlFormat, TensorDataOfTheWrongSizeIsRefused) {
   EXPECT_THROW(tensorFromJson({{"dtype", "nope"}, {"dims", Json::array()}}, ""), ExportError);
 }
 
+// Found in review of the fuzzed reader: a float where an integer belongs was
+// converted by nlohmann::json (undefined behaviour when out of range), and an
+// unknown data_location failed protobuf's assertion.
+TEST(GraphmlFormat, NumbersThatAreNoIntegersAndUnknownDataLocationsAreRefused) {
+  const Json dims = Json::array({2});
+  EXPECT_THROW(tensorFromJson({{"dtype", "int8"}, {"dims", Json::array({1e300})}}, ""),
+               ExportError);
+  EXPECT_THROW(tensorFromJson({{"dtype", "int8"}, {"dims", Json::array({2.5})}}, "ab"),
+               ExportError);
+  EXPECT_THROW(tensorFromJson({{"dtype", "int8"}, {"dims", Json::array({UINT64_MAX})}}, ""),
+               ExportError);
+  EXPECT_THROW(tensorFromJson({{"dtype", "int8"}, {"dims", dims}, {"data_location", 7}}, ""),
+               ExportError);
+  EXPECT_THROW(tensorFromJson({{"dtype", "int8"}, {"dims", dims}, {"data_location", 1e300}}, ""),
+               ExportError);
+  EXPECT_THROW(attributeFromJson({{"name", "axis"}, {"type", "int"}, {"value", -1e300}}),
+               ExportError);
+  EXPECT_THROW(attributeFromJson({{"name", "axes"}, {"type", "ints"}, {"value", {1, 0.5}}}),
+               ExportError);
+  EXPECT_EQ(integerFromJson(Json(-7)), -7);
+  EXPECT_EQ(integerFromJson(Json(INT64_MAX)), INT64_MAX);
+}
+
 TEST(GraphmlFormat, ValueInfoKeepsDimsAndShapePresence) {
   onnx::ValueInfoProto info;
   info.set_name("x");

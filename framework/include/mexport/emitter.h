@@ -1,6 +1,8 @@
 // The emitter plugin interface: writes one kind of output file from an export.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -11,8 +13,12 @@
 namespace mexport {
 
 // Files an export writes, committed all together only when everything
-// succeeded: each is written to a temporary file and renamed into place at the
-// end, so a failed export leaves no partial output behind.
+// succeeded: each is written to a temporary file beside its final path and
+// renamed into place at the end, so a failed or interrupted export leaves no
+// partial output behind (the host's SIGINT, SIGTERM and SIGHUP handlers
+// remove the temporaries). Missing parent directories are created.
+// A final path that exists and is a device or FIFO (/dev/null, /dev/stdout)
+// is written directly, at commit.
 class OutputFiles {
  public:
   OutputFiles() = default;
@@ -20,13 +26,35 @@ class OutputFiles {
   OutputFiles& operator=(const OutputFiles&) = delete;
   ~OutputFiles();  // removes temporaries that were never committed
 
+  // Receives a file's bytes in order, in as many pieces as the writer likes.
+  using ByteSink = std::function<void(std::string_view bytes)>;
+  using Producer = std::function<void(const ByteSink& sink)>;
+
+  // Both throw mexport::Error naming the path and the system's reason.
   void write(const std::string& path, std::string_view bytes);
-  // Renames every staged file into place; returns the final paths.
+  // Writes the bytes `produce` hands to its sink, without holding them all in
+  // memory (except for a device or FIFO).
+  void writeStreaming(const std::string& path, const Producer& produce);
+  // Takes over the files `other` staged, to commit them with these.
+  void adopt(OutputFiles& other);
+  // Called with the size of every piece written, for a progress display.
+  void setProgressCallback(std::function<void(int64_t bytes)> callback);
+  // Moves every staged file into place; returns the final paths. Commits into
+  // the same directory by several processes run one after the other (an
+  // flock on the directory), so concurrent exports to the same paths leave
+  // one export's complete set of files, never a mix.
   std::vector<std::string> commit();
   void discard();
 
  private:
-  std::vector<std::pair<std::string, std::string>> staged_;  // temporary, final
+  struct Staged {
+    std::string final_path;
+    std::string temporary;  // empty for a device or FIFO, written at commit
+    std::string bytes;      // a device's or FIFO's content
+    int slot = -1;          // the temporary's entry in the signal handler's table
+  };
+  std::vector<Staged> staged_;
+  std::function<void(int64_t)> progress_;
 };
 
 // Per-emitter options from the config (`emitters: {graphml: {parameters: sidecar}}`).
