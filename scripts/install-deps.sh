@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ccache pkg-config
+  # clang with libFuzzer and the sanitizer runtimes, for fuzz/ (scripts/fuzz.sh)
+  clang libclang-rt-14-dev
   libtorch-dev libonnx-dev libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libfmt-dev libboost-dev libboost-program-options-dev
   nlohmann-json3-dev libgtest-dev libopenblas0-pthread libpugixml-dev libssl-dev

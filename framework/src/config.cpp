@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "mexport/errors.h"
 
@@ -26,12 +28,21 @@ class ConfigReader {
     throw UsageError(fmt::format("{}:{}: {}", file_, node.Mark().line + 1, message));
   }
 
+  // A mapping key as text. YAML also allows lists, mappings and null as keys,
+  // which name nothing here.
+  std::string keyName(const YAML::Node& key, const std::string& where) const {
+    if (!key.IsScalar())
+      fail(key, fmt::format("a key {}is a list, mapping or null; keys must be names",
+                            where.empty() ? "" : "in '" + where + "' "));
+    return key.Scalar();
+  }
+
   // Rejects keys of `map` that are not in `allowed`, naming the closest one.
   void checkKeys(const YAML::Node& map, const std::string& where,
                  const std::vector<std::string>& allowed) const {
     if (!map.IsMap()) fail(map, fmt::format("'{}' must be a mapping", where));
     for (const auto& item : map) {
-      const std::string key = item.first.as<std::string>();
+      const std::string key = keyName(item.first, where);
       if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
       fail(item.first,
            fmt::format("unknown key '{}{}'; did you mean '{}'?", where.empty() ? "" : where + ".",
@@ -78,13 +89,16 @@ class ConfigReader {
     spec.name = scalar<std::string>(node["name"], "name", "a string");
     if (node["file"]) {
       spec.file = path(node["file"], "file");
+      spec.dtype.clear();  // the file's own, unless a dtype below says what it must be
     } else {
       if (!node["shape"])
         fail(node, fmt::format("input '{}' needs a 'shape' (or a 'file')", spec.name));
       spec.shape = scalar<std::vector<int64_t>>(node["shape"], "shape", "a list of integers");
-      for (int64_t d : spec.shape)
-        if (d < 0)
-          fail(node["shape"], fmt::format("input '{}' has a negative dimension", spec.name));
+      for (size_t axis = 0; axis < spec.shape.size(); ++axis)
+        if (spec.shape[axis] < 1)
+          fail(node["shape"], fmt::format("input '{}' has dimension {} on axis {}; every "
+                                          "dimension must be at least 1",
+                                          spec.name, spec.shape[axis], axis));
     }
     if (node["dtype"]) spec.dtype = oneOf(node["dtype"], "dtype", kDtypes);
     if (node["range"]) {
@@ -116,10 +130,10 @@ class ConfigReader {
     }
     if (!node.IsMap()) fail(node, "'emitters' must be a list of names or a map of name to options");
     for (const auto& item : node) {
-      EmitterSpec spec{item.first.as<std::string>(), {}};
+      EmitterSpec spec{keyName(item.first, "emitters"), {}};
       if (item.second.IsMap())
         for (const auto& option : item.second)
-          spec.options[option.first.as<std::string>()] =
+          spec.options[keyName(option.first, "emitters." + spec.name)] =
               scalar<std::string>(option.second, "emitters", "a string");
       else if (!item.second.IsNull())
         fail(item.second, fmt::format("options of emitter '{}' must be a map", spec.name));
@@ -160,9 +174,18 @@ std::string closestMatch(const std::string& word, const std::vector<std::string>
 
 Config loadConfig(const std::string& file) {
   if (!fs::is_regular_file(file)) throw UsageError(fmt::format("config file '{}' not found", file));
+  std::ifstream in(file, std::ios::binary);
+  if (!in)
+    throw UsageError(fmt::format("cannot read config file '{}'; check its permissions", file));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parseConfig(text.str(), file);
+}
+
+Config parseConfig(const std::string& text, const std::string& file) {
   YAML::Node root;
   try {
-    root = YAML::LoadFile(file);
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw UsageError(fmt::format("{}:{}: invalid YAML: {}", file, e.mark.line + 1, e.msg));
   }
@@ -192,7 +215,8 @@ Config loadConfig(const std::string& file) {
   if (const YAML::Node e = root["export"]) {
     r.checkKeys(e, "export",
                 {"output", "opset", "strategy", "fallback", "priority", "min_coverage",
-                 "root_fallback", "hierarchy", "tag_style"});
+                 "root_fallback", "isolation", "strategy_timeout", "hierarchy", "tag_style",
+                 "external_data", "external_data_threshold"});
     if (e["output"]) c.output = r.path(e["output"], "export.output");
     if (e["opset"]) c.opset = r.scalar<int>(e["opset"], "export.opset", "an integer");
     if (e["strategy"])
@@ -208,6 +232,15 @@ Config loadConfig(const std::string& file) {
     }
     if (e["root_fallback"])
       c.root_fallback = r.scalar<bool>(e["root_fallback"], "export.root_fallback", "true or false");
+    if (e["isolation"])
+      c.isolate = r.oneOf(e["isolation"], "export.isolation", {"none", "process"}) == "process";
+    if (e["strategy_timeout"]) {
+      c.strategy_timeout =
+          r.scalar<double>(e["strategy_timeout"], "export.strategy_timeout", "a number of seconds");
+      if (!(c.strategy_timeout > 0))
+        r.fail(e["strategy_timeout"],
+               "'export.strategy_timeout' must be a positive number of seconds");
+    }
     if (e["hierarchy"]) {
       const std::string h =
           r.oneOf(e["hierarchy"], "export.hierarchy", {"tags", "attributes", "none"});
@@ -219,12 +252,31 @@ Config loadConfig(const std::string& file) {
       c.tag_style = r.oneOf(e["tag_style"], "export.tag_style", {"class", "path"}) == "path"
                         ? TagStyle::kPath
                         : TagStyle::kClass;
+    if (e["external_data"]) {
+      const std::string mode =
+          r.oneOf(e["external_data"], "export.external_data", {"auto", "always", "never"});
+      c.external_data = mode == "auto"     ? ExternalData::kAuto
+                        : mode == "always" ? ExternalData::kAlways
+                                           : ExternalData::kNever;
+    }
+    if (e["external_data_threshold"]) {
+      c.external_data_threshold = r.scalar<int64_t>(
+          e["external_data_threshold"], "export.external_data_threshold", "a number of bytes");
+      // Above protobuf's limit the file could not be written at all.
+      if (c.external_data_threshold <= 0 || c.external_data_threshold > INT32_MAX)
+        r.fail(e["external_data_threshold"],
+               fmt::format("'export.external_data_threshold' must be a number of bytes from 1 to "
+                           "{} (protobuf's limit); the default is {}",
+                           INT32_MAX, kDefaultExternalDataThreshold));
+    }
   }
   if (root["emitters"]) c.emitters = r.emitters(root["emitters"]);
   if (const YAML::Node p = root["plugins"]) {
     r.checkKeys(p, "plugins", {"paths"});
-    if (p["paths"])
-      for (const auto& dir : p["paths"]) c.plugin_paths.push_back(r.path(dir, "plugins.paths"));
+    if (const YAML::Node paths = p["paths"]) {
+      if (!paths.IsSequence()) r.fail(paths, "'plugins.paths' must be a list of directories");
+      for (const auto& dir : paths) c.plugin_paths.push_back(r.path(dir, "plugins.paths"));
+    }
   }
   if (const YAML::Node v = root["validate"]) {
     r.checkKeys(v, "validate", {"numeric", "atol", "rtol"});
@@ -261,7 +313,7 @@ InputSpec parseInputFlag(const std::string& flag) {
       size_t used = 0;
       const std::string digits = eq == std::string::npos ? dim : dim.substr(eq + 1);
       const int64_t size = std::stoll(digits, &used);
-      if (used != digits.size() || size < 0) throw std::invalid_argument(dim);
+      if (used != digits.size() || size < 1) throw std::invalid_argument(dim);
       if (eq != std::string::npos)
         spec.dynamic[static_cast<int64_t>(spec.shape.size())] = dim.substr(0, eq);
       spec.shape.push_back(size);
@@ -282,6 +334,8 @@ void checkConfig(const Config& c) {
     throw UsageError(where + ": no output given; set export.output or pass --output");
   if (c.opset < 14 || c.opset > 17)
     throw UsageError(fmt::format("{}: opset {} is not supported; use 14 to 17", where, c.opset));
+  if (!(c.strategy_timeout > 0))
+    throw UsageError(where + ": the strategy timeout must be a positive number of seconds");
   if (c.inputs.empty())
     throw UsageError(
         where + ": no inputs given; list them under 'inputs:' or pass --input NAME:1x16:int64");

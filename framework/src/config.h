@@ -17,7 +17,7 @@ namespace mexport {
 struct InputSpec {
   std::string name;
   std::vector<int64_t> shape;
-  std::string dtype = "float32";
+  std::string dtype = "float32";  // with a file: empty, or the dtype the file must hold
   std::optional<std::pair<double, double>> range;  // [low, high)
   std::optional<double> fill;
   std::string file;                        // a NumPy .npy file instead of generated values
@@ -41,9 +41,13 @@ struct Config {
   std::vector<std::string> fallback = {"htp"};
   std::string priority = "coverage";
   double min_coverage = 0.0;
-  bool root_fallback = false;  // untagged nodes go to the root module, provenance root
+  bool root_fallback = false;     // untagged nodes go to the root module, provenance root
+  bool isolate = false;           // `isolation: process`: each strategy runs in a child process
+  double strategy_timeout = 120;  // seconds, for isolated strategies
   HierarchyMode hierarchy = HierarchyMode::kTags;
   TagStyle tag_style = TagStyle::kClass;
+  ExternalData external_data = ExternalData::kAuto;                 // weights in <output>.data
+  int64_t external_data_threshold = kDefaultExternalDataThreshold;  // bytes, for kAuto
   std::vector<EmitterSpec> emitters = {{"onnx", {}}, {"metadata", {}}, {"report", {}}};
   std::vector<std::string> plugin_paths;
   bool validate_numeric = true;
@@ -56,6 +60,10 @@ struct Config {
 // directory. Throws UsageError "<file>:<line>: ..." naming the key and the
 // closest valid one.
 Config loadConfig(const std::string& path);
+
+// The same for YAML text already in memory; `file` names it in messages and
+// relative paths are taken from its directory.
+Config parseConfig(const std::string& text, const std::string& file);
 
 // Parses "NAME:1x16:int64"; a dim written "batch=1" is dynamic with that name.
 InputSpec parseInputFlag(const std::string& flag);

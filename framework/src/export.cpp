@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <memory>
 
 #include "emitters/builtin_emitters.h"
@@ -12,28 +11,12 @@
 #include "model_loader.h"
 #include "onnx_check.h"
 #include "selector.h"
+#include "stopwatch.h"
 #include "validation/numeric_check.h"
 
 namespace mexport {
 
 const char* const kToolVersion = MEXPORT_VERSION;
-
-namespace {
-
-class Stopwatch {
- public:
-  double lap() {
-    const auto now = std::chrono::steady_clock::now();
-    const double seconds = std::chrono::duration<double>(now - last_).count();
-    last_ = now;
-    return seconds;
-  }
-
- private:
-  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
-};
-
-}  // namespace
 
 Coverage countCoverage(const std::vector<OnnxNodeInfo>& nodes) {
   Coverage c;
@@ -58,8 +41,8 @@ Coverage countCoverage(const std::vector<OnnxNodeInfo>& nodes) {
 }
 
 SelectionRequest selectionRequest(const Config& config) {
-  return {config.strategy, config.fallback, config.priority, config.min_coverage,
-          config.root_fallback};
+  return {config.strategy,      config.fallback, config.priority,        config.min_coverage,
+          config.root_fallback, config.isolate,  config.strategy_timeout};
 }
 
 namespace {
@@ -92,7 +75,7 @@ void registerBuiltins(Registry& registry) {
   populateBuiltinOps(registry.converters());
 }
 
-ExportOutcome runExport(const Config& config, const Registry& registry, const ProgressFn& progress,
+ExportOutcome runExport(const Config& config, const Registry& registry, ProgressListener& progress,
                         const AttemptsFn& on_attempts) {
   checkConfig(config);
   for (const auto& spec : config.emitters)
@@ -108,30 +91,34 @@ ExportOutcome runExport(const Config& config, const Registry& registry, const Pr
   ExportResult& result = outcome.result;
   Stopwatch clock, total;
 
-  progress("loading " + config.model_path);
-  LoadedModel model = loadModel(config);
-  result.timings.emplace_back("load", clock.lap());
+  progress.stage("load", "loading " + config.model_path);
+  // Without validation only the values' dtypes and sizes are needed, which
+  // loadModel gets without running the model's arithmetic where it can.
+  LoadedModel model =
+      loadModel(config, config.validate_numeric ? ReferenceRun::kOutputs : ReferenceRun::kShapes);
+  result.timings.insert(result.timings.end(), model.timings.begin(), model.timings.end());
+  clock.lap();
 
-  progress("tagging");
+  progress.stage("tag", "tagging");
   Selection selection = selectStrategy(registry, model.prepared, selectionRequest(config));
   result.timings.emplace_back("tag", clock.lap());
   if (on_attempts) on_attempts(selection.attempts);
 
-  progress("lowering to ONNX opset " + std::to_string(config.opset));
+  progress.stage("lower", "lowering to ONNX opset " + std::to_string(config.opset));
   LoweredModel lowered =
-      lowerToOnnx(model, selection.tags, registry.converters(), config, kToolVersion);
+      lowerToOnnx(model, selection.tags, registry.converters(), config, kToolVersion, &progress);
   result.timings.emplace_back("lower", clock.lap());
 
-  progress("checking");
+  progress.stage("check", "checking");
   inferShapesAndCheck(lowered.model);
   result.timings.emplace_back("check", clock.lap());
   if (config.validate_numeric) {
-    progress("validating against PyTorch");
+    progress.stage("validate", "validating against PyTorch");
     std::vector<std::string> input_names;
     for (const auto& spec : config.inputs) input_names.push_back(spec.name);
     std::unordered_map<std::string, at::Tensor> onnx_values;
-    result.numeric_checks =
-        checkOutputs(lowered.model, model, input_names, config.atol, config.rtol, &onnx_values);
+    result.numeric_checks = checkOutputs(lowered.model, model, input_names, config.atol,
+                                         config.rtol, &onnx_values, &progress);
     const bool passed = std::all_of(result.numeric_checks.begin(), result.numeric_checks.end(),
                                     [](const NumericCheck& c) { return c.passed; });
     if (!passed) {
@@ -145,8 +132,9 @@ ExportOutcome runExport(const Config& config, const Registry& registry, const Pr
     result.timings.emplace_back("validate", clock.lap());
   }
 
-  result.settings = {config.model_name, config.model_path, config.output,
-                     config.opset,      config.hierarchy,  config.tag_style};
+  result.settings = {
+      config.model_name, config.model_path, config.output,        config.opset,
+      config.hierarchy,  config.tag_style,  config.external_data, config.external_data_threshold};
   result.strategy = selection.strategy->name();
   result.tool_version = kToolVersion;
   result.attempts = std::move(selection.attempts);
@@ -179,17 +167,23 @@ ExportOutcome runExport(const Config& config, const Registry& registry, const Pr
 
   // Emitters see the time up to here; writing is timed by the caller.
   result.timings.emplace_back("total", total.lap());
-  progress("writing");
+  progress.stage("write", "writing");
+  int64_t bytes_written = 0;  // by every emitter
+  const auto count_bytes = [&](int64_t piece) {
+    progress.advance(bytes_written += piece, 0, ProgressListener::Unit::kBytes);
+  };
   // The built-in emitters write the export itself: all or nothing. A plugin
   // emitter adds another view of it (graphml), so it stages its files apart
-  // and its failure costs only its own files.
+  // and its failure costs only its own files. What succeeded is committed
+  // at once, so concurrent exports to the same paths never mix their files.
   OutputFiles files;
-  std::vector<std::unique_ptr<OutputFiles>> plugin_files;
+  files.setProgressCallback(count_bytes);
   for (const auto& spec : config.emitters) {
     const bool builtin = spec.name == "onnx" || spec.name == "metadata" || spec.name == "report";
-    auto own_files = builtin ? nullptr : std::make_unique<OutputFiles>();
+    OutputFiles own_files;
+    own_files.setProgressCallback(count_bytes);
     try {
-      registry.emitter(spec.name)->emit(result, spec.options, builtin ? files : *own_files);
+      registry.emitter(spec.name)->emit(result, spec.options, builtin ? files : own_files);
     } catch (const std::exception& e) {
       const auto* error = dynamic_cast<const Error*>(&e);
       if (builtin && error != nullptr) throw;
@@ -198,11 +192,9 @@ ExportOutcome runExport(const Config& config, const Registry& registry, const Pr
       outcome.failed_emitters.push_back({spec.name, e.what(), exit_code});
       continue;
     }
-    if (own_files) plugin_files.push_back(std::move(own_files));
+    files.adopt(own_files);
   }
   outcome.written = files.commit();
-  for (auto& own_files : plugin_files)
-    for (auto& path : own_files->commit()) outcome.written.push_back(std::move(path));
   return outcome;
 }
 

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "mexport/export_result.h"
 #include "mexport/registry.h"
+#include "progress.h"
 #include "selector.h"
 
 namespace mexport {
@@ -31,7 +32,6 @@ struct ExportOutcome {
   std::vector<EmitterFailure> failed_emitters;
 };
 
-using ProgressFn = std::function<void(const std::string& stage)>;
 // Called once the strategy chain has run, before lowering, so the attempts can
 // be shown even when a later stage fails.
 using AttemptsFn = std::function<void(const std::vector<StrategyAttempt>& attempts)>;
@@ -39,7 +39,7 @@ using AttemptsFn = std::function<void(const std::vector<StrategyAttempt>& attemp
 // Throws mexport::Error and writes nothing when the export or a built-in
 // emitter (onnx, metadata, report) fails. A plugin emitter's failure drops
 // only that emitter's files and is listed in failed_emitters.
-ExportOutcome runExport(const Config& config, const Registry& registry, const ProgressFn& progress,
+ExportOutcome runExport(const Config& config, const Registry& registry, ProgressListener& progress,
                         const AttemptsFn& on_attempts = {});
 
 // Steps shared with commands that run exports their own way (benchmark).

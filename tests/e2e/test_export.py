@@ -214,16 +214,17 @@ class ModelExport(ExportedModel):
     EXPECTED_INITIALIZERS = ()
     MODULE_COUNT = None
     OTHER_SHAPES = None    # {input name: shape} for the second numeric run
+    EXPORT_FLAGS = ()      # more `mexport export` flags, for every export of the class
 
     @classmethod
     def setUpClass(cls):
         cls.pt = os.path.join(MODELS, cls.PT + ".pt")
-        cls.dir = fresh_dir("model-" + cls.CONFIG)
+        cls.dir = fresh_dir("model-" + cls.__name__)
         cls.onnx_path = os.path.join(cls.dir, "tags", cls.CONFIG + ".onnx")
         os.makedirs(os.path.dirname(cls.onnx_path))
         cls.cfg = write(os.path.join(cls.dir, "config.yaml"),
                         config_text(cls.CONFIG, cls.pt, cls.onnx_path))
-        cls.result = mexport("export", "--config", cls.cfg, "--strategy", "htp")
+        cls.result = mexport("export", "--config", cls.cfg, "--strategy", "htp", *cls.EXPORT_FLAGS)
         cls._model = cls._meta = cls._torch_model = None
 
     # -- lazily loaded artefacts --------------------------------------------
@@ -248,8 +249,8 @@ class ModelExport(ExportedModel):
         arrays = make_inputs(specs, seed, shapes)
         if tweak:
             tweak(dict(zip([s["name"] for s in specs], arrays)))
-        in_dir = fresh_dir("model-" + self.CONFIG, "ort-in-" + label)
-        out_dir = os.path.join(WORK, "model-" + self.CONFIG, "ort-out-" + label)
+        in_dir = fresh_dir(self.dir, "ort-in-" + label)
+        out_dir = os.path.join(self.dir, "ort-out-" + label)
         shutil.rmtree(out_dir, ignore_errors=True)
         listing = []
         for spec, a in zip(specs, arrays):
@@ -395,7 +396,8 @@ class ModelExport(ExportedModel):
         out = os.path.join(self.dir, flag.strip("-"), self.CONFIG + ".onnx")
         shutil.rmtree(os.path.dirname(out), ignore_errors=True)
         os.makedirs(os.path.dirname(out))
-        r = mexport("export", "--config", self.cfg, "--strategy", "htp", flag, "--output", out)
+        r = mexport("export", "--config", self.cfg, "--strategy", "htp", flag, "--output", out,
+                    *self.EXPORT_FLAGS)
         self.assertEqual(r.returncode, 0, describe(r))
         import onnx
         return r, onnx.load(out)
@@ -545,7 +547,10 @@ class PluginsCommand(unittest.TestCase):
         out = os.path.join(fresh_dir("plugins", "fixture-root"), "m.onnx")
         cfg = write(os.path.join(WORK, "plugins", "cfg.yaml"),
                     config_text("resnet18", os.path.join(MODELS, "resnet18.pt"), out))
-        r = mexport("export", "--config", cfg, "--strategy", "fixture-root", "--plugin-dir", FIXTURE_PLUGINS)
+        # Only the good fixture: an export refuses to run with a refused plugin.
+        plugin_dir = fresh_dir("plugins", "good-only")
+        shutil.copy(os.path.join(FIXTURE_PLUGINS, "libfixture_good_strategy.so"), plugin_dir)
+        r = mexport("export", "--config", cfg, "--strategy", "fixture-root", "--plugin-dir", plugin_dir)
         self.assertEqual(r.returncode, 0, describe(r))
         with open(os.path.join(os.path.dirname(out), "m_fixture-root_metadata.json")) as f:
             meta = json.load(f)

@@ -464,6 +464,21 @@ class TamperedFiles(unittest.TestCase):
         line = self.case("checksum", edit_sidecar=flip)
         self.assertIn("checksum mismatch", line)
 
+    def test_sidecar_elsewhere_is_not_read(self):
+        # Found in review of the fuzzed reader: the sidecar name was joined to
+        # the GraphML's directory as given, so '/dev/zero' was read until
+        # memory ran out and any other file was hashed.
+        for label, name in (("device", "/dev/zero"),
+                            ("parent", "../export/bert_hierarchical_graph.onnxdata")):
+            def rename(text):
+                new, n = re.subn(r'(<data key="g_sidecar_file">)[^<]*(</data>)',
+                                 lambda m: m.group(1) + name + m.group(2), text)
+                self.assertEqual(n, 1)
+                return new
+            line = self.case("sidecar-" + label, edit_text=rename)
+            self.assertIn(name, line)
+            self.assertIn("not a file name", line)
+
     def test_truncated_sidecar(self):
         line = self.case("short-sidecar", edit_sidecar=lambda d: d[:-4])
         self.assertIn("sidecar", line)

@@ -423,6 +423,46 @@ class Compare(unittest.TestCase):
         self.assertIn("result: different", r.stdout)
 
 
+def small_model(node_name, initializers=()):
+    """A one-node model: y = x + w, the node named node_name."""
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"], name=node_name)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])], list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def write_model(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+class NamesThatAreNotUtf8(unittest.TestCase):
+    # Found by fuzz/onnx_fuzzer: ONNX strings are bytes, and nlohmann::json
+    # refused to print the JSON output ("internal error"). Invalid bytes now
+    # print as U+FFFD.
+
+    def test_json_output_is_valid(self):
+        d = fresh_dir("inspect", "not-utf8")
+        placeholder = b"/Mod_XX/Add"
+        raw = small_model(placeholder.decode()).SerializeToString()
+        bad = write_model(os.path.join(d, "bad.onnx"),
+                          raw.replace(placeholder, b"/Mod_\xff\xfe/Add"))
+        good = write_model(os.path.join(d, "good.onnx"), raw)
+        r = mexport("analyze", bad, "--format", "json")
+        self.assertEqual(r.returncode, 0, describe(r))
+        tags = [m["tag"] for m in json.loads(r.stdout)["modules"]]
+        self.assertIn("/Mod_\ufffd\ufffd", tags)
+        r = mexport("compare", bad, good, "--format", "json")
+        self.assertEqual(r.returncode, 0, describe(r))
+        self.assertIn("/Mod_\ufffd\ufffd", r.stdout)
+        json.loads(r.stdout)
+
+
 # --------------------------------------------------------------------------
 # errors
 # --------------------------------------------------------------------------
@@ -457,6 +497,25 @@ class InspectErrors(unittest.TestCase):
         with open(cut, "wb") as f:
             f.write(data[: len(data) // 2])
         self.assert_one_line_error(mexport("analyze", cut), cut)
+
+    def test_impossible_tensor_shapes(self):
+        # Found by fuzz/onnx_fuzzer: the element and byte counts of such a
+        # tensor overflowed int64_t (undefined behaviour; garbage sizes).
+        import onnx
+        for label, dims in (("huge", [2 ** 62, 4]), ("negative", [-1, 2])):
+            weight = onnx.TensorProto(name="w", data_type=onnx.TensorProto.FLOAT, dims=dims)
+            path = write_model(os.path.join(self.dir, f"shape-{label}.onnx"),
+                               small_model("/M/Add", [weight]).SerializeToString())
+            self.assert_one_line_error(mexport("analyze", path), path, "tensor 'w'", "shape")
+            self.assert_one_line_error(mexport("compare", path, path), path, "tensor 'w'")
+
+    def test_module_path_too_long(self):
+        # Found in review of the fuzzed reader: every '/' of a node name is a
+        # module level, and a 600 KB name overflowed the stack (SIGSEGV).
+        path = write_model(os.path.join(self.dir, "deep-name.onnx"),
+                           small_model("/x" * 300000 + "/Add").SerializeToString())
+        self.assert_one_line_error(mexport("analyze", path), "module path", "bytes long")
+        self.assert_one_line_error(mexport("compare", path, path), "module path")
 
     def test_missing_file_and_bad_options(self):
         missing = os.path.join(self.dir, "missing.onnx")

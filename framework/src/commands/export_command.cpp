@@ -1,5 +1,4 @@
 // mexport export: one export from a config or from the command line.
-#include <unistd.h>
 
 #include <fmt/format.h>
 #include <boost/program_options.hpp>
@@ -10,6 +9,7 @@
 #include <iostream>
 
 #include "commands/commands.h"
+#include "commands/progress_display.h"
 #include "config.h"
 #include "export.h"
 #include "mexport/lowering.h"
@@ -19,22 +19,6 @@ namespace mexport {
 namespace {
 
 namespace po = boost::program_options;
-
-struct Console {
-  bool quiet = false;
-  bool verbose = false;
-  bool terminal = ::isatty(STDERR_FILENO) != 0;
-
-  void progress(const std::string& stage) const {
-    if (verbose)
-      std::cerr << "mexport: " << stage << "\n";
-    else if (terminal && !quiet)
-      std::cerr << "\r\033[Kmexport: " << stage << "..." << std::flush;
-  }
-  void clearProgress() const {
-    if (terminal && !quiet && !verbose) std::cerr << "\r\033[K" << std::flush;
-  }
-};
 
 void listOps(const Registry& registry) {
   std::string family;
@@ -60,6 +44,10 @@ int runExportCommand(const CommandArgs& args) {
       "hierarchy-attrs", po::bool_switch(), "add hierarchy_tag attributes (fails strict checkers)")(
       "plugin-dir", po::value<std::vector<std::string>>(), "extra plugin directory (repeatable)")(
       "no-validate", po::bool_switch(), "skip the numeric validation")(
+      "external-data", po::bool_switch(),
+      "write the weights to <output>.data beside the ONNX file (export.external_data: always)")(
+      "isolate", po::bool_switch(), "run each strategy in a child process (isolation: process)")(
+      "strategy-timeout", po::value<double>(), "seconds an isolated strategy may run")(
       "list-ops", po::bool_switch(), "list the ops the converter registry covers")(
       "quiet", po::bool_switch(), "print errors only")("verbose", po::bool_switch(),
                                                        "print each stage")(
@@ -70,7 +58,8 @@ int runExportCommand(const CommandArgs& args) {
   po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
   po::notify(vm);
 
-  Console console{vm["quiet"].as<bool>(), vm["verbose"].as<bool>()};
+  const bool quiet = vm["quiet"].as<bool>();
+  ProgressDisplay progress(quiet, vm["verbose"].as<bool>());
   Config config;
   if (vm.count("config")) config = loadConfig(vm["config"].as<std::string>());
   if (vm.count("positional")) {
@@ -97,6 +86,9 @@ int runExportCommand(const CommandArgs& args) {
   if (vm["clean-onnx"].as<bool>()) config.hierarchy = HierarchyMode::kNone;
   if (vm["hierarchy-attrs"].as<bool>()) config.hierarchy = HierarchyMode::kAttributes;
   if (vm["no-validate"].as<bool>()) config.validate_numeric = false;
+  if (vm["external-data"].as<bool>()) config.external_data = ExternalData::kAlways;
+  if (vm["isolate"].as<bool>()) config.isolate = true;
+  if (vm.count("strategy-timeout")) config.strategy_timeout = vm["strategy-timeout"].as<double>();
   if (vm["with-graphml"].as<bool>()) {
     bool listed = false;
     for (const auto& e : config.emitters) listed = listed || e.name == "graphml";
@@ -110,6 +102,7 @@ int runExportCommand(const CommandArgs& args) {
   Registry registry;
   registerBuiltins(registry);
   loader.loadSearchPath(registry, config.plugin_paths);
+  loader.requireAllLoaded();
   if (vm["list-ops"].as<bool>()) {
     listOps(registry);
     return 0;
@@ -121,18 +114,17 @@ int runExportCommand(const CommandArgs& args) {
   auto show_attempts = [&](const std::vector<StrategyAttempt>& attempts) {
     bool failed = false;
     for (const auto& a : attempts) failed = failed || a.outcome != "ok";
-    if (console.quiet || (attempts.size() < 2 && !failed)) return;
-    console.clearProgress();
+    if (quiet || (attempts.size() < 2 && !failed)) return;
+    progress.clear();
     for (const auto& a : attempts)
       fmt::print("mexport: strategy {} {} in {:.1f} ms{}{}\n", a.name, a.outcome, 1e3 * a.seconds,
                  a.reason.empty() ? "" : ": ", a.reason);
     std::fflush(stdout);
   };
-  ExportOutcome outcome = runExport(
-      config, registry, [&](const std::string& stage) { console.progress(stage); }, show_attempts);
-  console.clearProgress();
+  ExportOutcome outcome = runExport(config, registry, progress, show_attempts);
+  progress.finish();
   for (const auto& w : outcome.warnings) std::cerr << "mexport: warning: " << w << "\n";
-  if (!console.quiet) {
+  if (!quiet) {
     const ExportResult& r = outcome.result;
     const Coverage& c = r.coverage;
     double seconds = 0;

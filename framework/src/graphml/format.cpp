@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "mexport/errors.h"
 
@@ -147,7 +148,7 @@ onnx::TypeProto typeFromJson(const Json& json) {
       for (const Json& d : tensor_json.at("shape")) {
         auto* dim = shape->add_dim();
         if (d.is_number_integer())
-          dim->set_dim_value(d.get<int64_t>());
+          dim->set_dim_value(integerFromJson(d));
         else if (d.is_string())
           dim->set_dim_param(d.get<std::string>());
         else if (!d.is_null())
@@ -423,7 +424,7 @@ onnx::AttributeProto attributeFromJson(const Json& json) {
       a.set_f(floatFromJson(value));
       break;
     case A::INT:
-      a.set_i(value.get<int64_t>());
+      a.set_i(integerFromJson(value));
       break;
     case A::STRING:
       a.set_s(bytesFromJson(value));
@@ -435,7 +436,7 @@ onnx::AttributeProto attributeFromJson(const Json& json) {
       for (const Json& f : value) a.add_floats(floatFromJson(f));
       break;
     case A::INTS:
-      for (const Json& i : value) a.add_ints(i.get<int64_t>());
+      for (const Json& i : value) a.add_ints(integerFromJson(i));
       break;
     case A::STRINGS:
       for (const Json& s : value) a.add_strings(bytesFromJson(s));
@@ -495,7 +496,7 @@ std::string_view tensorDataView(const onnx::TensorProto& t, std::string& scratch
 
 onnx::TensorProto tensorFromJson(const Json& json, std::string_view data) {
   onnx::TensorProto t;
-  for (const Json& d : json.at("dims")) t.add_dims(d.get<int64_t>());
+  for (const Json& d : json.at("dims")) t.add_dims(integerFromJson(d));
   if (json.contains("dtype")) t.set_data_type(dtypeFromName(json.at("dtype").get<std::string>()));
   const std::string field = json.contains("field") ? json.at("field").get<std::string>() : "";
   if (field == "raw_data")
@@ -516,10 +517,21 @@ onnx::TensorProto tensorFromJson(const Json& json, std::string_view data) {
     fail("unknown tensor field '" + field + "'");
   if (json.contains("name")) t.set_name(json.at("name").get<std::string>());
   if (json.contains("doc_string")) t.set_doc_string(json.at("doc_string").get<std::string>());
-  if (json.contains("data_location"))
-    t.set_data_location(
-        static_cast<onnx::TensorProto::DataLocation>(json.at("data_location").get<int>()));
+  if (json.contains("data_location")) {
+    const int64_t location = integerFromJson(json.at("data_location"));
+    if (location != onnx::TensorProto::DEFAULT && location != onnx::TensorProto::EXTERNAL)
+      fail("unknown tensor data_location " + std::to_string(location));
+    t.set_data_location(static_cast<onnx::TensorProto::DataLocation>(location));
+  }
   return t;
+}
+
+int64_t integerFromJson(const Json& json) {
+  if (json.is_number_integer() &&
+      !(json.is_number_unsigned() &&
+        json.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())))
+    return json.get<int64_t>();
+  fail("expected an integer, got " + json.dump());
 }
 
 std::string base64Encode(std::string_view bytes) {

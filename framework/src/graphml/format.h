@@ -148,6 +148,10 @@ Json tensorHeaderToJson(const onnx::TensorProto& tensor);
 std::string_view tensorDataView(const onnx::TensorProto& tensor, std::string& scratch);
 onnx::TensorProto tensorFromJson(const Json& header, std::string_view data);
 
+// An integer JSON number as int64_t; throws ExportError for anything else
+// (converting a float out of range would be undefined behaviour).
+int64_t integerFromJson(const Json& json);
+
 std::string base64Encode(std::string_view bytes);
 std::string base64Decode(std::string_view text);  // throws ExportError
 std::string sha256Hex(std::string_view bytes);

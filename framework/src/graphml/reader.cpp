@@ -243,7 +243,7 @@ class GraphmlReader {
       for (const Json& opset : json(top, kOpsetImports)) {
         auto* o = model.add_opset_import();
         if (opset.contains("domain")) o->set_domain(opset.at("domain").get<std::string>());
-        if (opset.contains("version")) o->set_version(opset.at("version").get<int64_t>());
+        if (opset.contains("version")) o->set_version(integerFromJson(opset.at("version")));
       }
     });
     if (data(top, kMetadataProps))
@@ -372,9 +372,10 @@ class GraphmlReader {
           return tensorFromJson(header, bytes);
         }
         if (!header.contains("offset")) return tensorFromJson(header, {});
-        const auto offset = header.at("offset").get<uint64_t>();
-        const auto length = header.at("length").get<uint64_t>();
-        if (offset > sidecar.size() || length > sidecar.size() - offset)
+        const int64_t offset = integerFromJson(header.at("offset"));
+        const int64_t length = integerFromJson(header.at("length"));
+        const auto sidecar_size = static_cast<int64_t>(sidecar.size());
+        if (offset < 0 || length < 0 || offset > sidecar_size || length > sidecar_size - offset)
           throw ExportError("bytes " + std::to_string(offset) + "+" + std::to_string(length) +
                             " lie outside the sidecar of " + std::to_string(sidecar.size()) +
                             " bytes");
@@ -390,17 +391,30 @@ class GraphmlReader {
     const int64_t expected_size = integer(top, key::kSidecarBytes);
     const std::string expected_hash = required(top, key::kSidecarSha256);
     const pugi::xml_node file_data = dataNode(top, key::kSidecarFile);
+    // The writer names a file beside the GraphML. A path elsewhere is not
+    // followed, and only a regular file of the recorded size is read: not a
+    // device or FIFO that never ends, not gigabytes to be rejected afterwards.
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
+      fail(file_data, "the parameter sidecar '" + name +
+                          "' is not a file name; the sidecar is a file beside the .graphml: "
+                          "export again");
     const fs::path sidecar_path = fs::path(path_).parent_path() / name;
-    std::optional<std::string> bytes = readFile(sidecar_path);
-    if (!bytes)
+    std::error_code ec;
+    if (!fs::is_regular_file(sidecar_path, ec))
       fail(file_data,
            "the parameter sidecar " + sidecar_path.string() +
-               " is missing or unreadable; keep it beside the .graphml (or export again)");
-    if (static_cast<int64_t>(bytes->size()) != expected_size)
+               " is missing or not a regular file; keep it beside the .graphml (or export again)");
+    const uintmax_t size = fs::file_size(sidecar_path, ec);
+    if (ec || size != static_cast<uintmax_t>(expected_size))
       fail(dataNode(top, key::kSidecarBytes),
            "the parameter sidecar " + sidecar_path.string() + " has " +
-               std::to_string(bytes->size()) + " bytes, not the " + std::to_string(expected_size) +
+               (ec ? std::string("an unknown number of") : std::to_string(size)) +
+               " bytes, not the " + std::to_string(expected_size) +
                " recorded here: it was changed or belongs to another export; export again");
+    std::optional<std::string> bytes = readFile(sidecar_path);
+    if (!bytes || bytes->size() != size)
+      fail(file_data, "the parameter sidecar " + sidecar_path.string() +
+                          " cannot be read whole; check its permissions (or export again)");
     const std::string hash = sha256Hex(*bytes);
     if (hash != expected_hash)
       fail(dataNode(top, key::kSidecarSha256),
@@ -425,7 +439,11 @@ onnx::ModelProto readGraphml(const std::string& path) {
   if (!fs::is_regular_file(path)) throw UsageError("cannot read " + path + ": no such file");
   std::optional<std::string> text = readFile(path);
   if (!text) throw UsageError("cannot read " + path + ": check that it is a readable file");
-  return GraphmlReader(path, std::move(*text)).read();
+  return readGraphmlText(path, std::move(*text));
+}
+
+onnx::ModelProto readGraphmlText(const std::string& path, std::string text) {
+  return GraphmlReader(path, std::move(text)).read();
 }
 
 }  // namespace mexport::graphml

@@ -14,4 +14,8 @@ namespace mexport::graphml {
 // missing or malformed field.
 onnx::ModelProto readGraphml(const std::string& path);
 
+// The same for GraphML text already in memory: `path` names it in messages,
+// and the sidecar is looked for beside it.
+onnx::ModelProto readGraphmlText(const std::string& path, std::string text);
+
 }  // namespace mexport::graphml
