@@ -176,8 +176,10 @@ NodeTags tagInChildProcess(const Strategy& strategy, const PreparedModel& model,
     runChild(fds[1], parent, strategy, model);
   }
   ::close(fds[1]);
+  // Capped at 30 years: a larger timeout would overflow the clock's range.
+  const double capped_seconds = std::min(timeout_seconds, 1e9);
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(timeout_seconds));
+                                           std::chrono::duration<double>(capped_seconds));
   std::string reply;
   const bool answered = readReply(fds[0], deadline, reply);
   ::close(fds[0]);
