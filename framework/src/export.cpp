@@ -18,6 +18,19 @@ namespace mexport {
 
 const char* const kToolVersion = MEXPORT_VERSION;
 
+std::vector<OnnxNodeInfo> allNodeInfos(const std::vector<OnnxNodeInfo>& nodes,
+                                       const std::vector<SubgraphNodeInfo>& subgraph_nodes) {
+  std::vector<OnnxNodeInfo> all;
+  all.reserve(nodes.size() + subgraph_nodes.size());
+  auto inner = subgraph_nodes.begin();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    all.push_back(nodes[i]);
+    for (; inner != subgraph_nodes.end() && inner->owner == static_cast<int>(i); ++inner)
+      all.push_back(inner->info);
+  }
+  return all;
+}
+
 Coverage countCoverage(const std::vector<OnnxNodeInfo>& nodes) {
   Coverage c;
   for (const auto& n : nodes) {
@@ -58,6 +71,33 @@ std::vector<int> executionOrder(const ModuleTree& tree, const std::vector<OnnxNo
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) order[*it] = next++;
   }
   return order;
+}
+
+void addHierarchyTag(onnx::NodeProto& node, const ModuleTree& tree, int module) {
+  *node.add_attribute() = attr::s("hierarchy_tag", module >= 0 ? tree.at(module).tag : "");
+}
+
+// hierarchy_tag attributes on the nodes of `node`'s sub-graphs, at any depth;
+// `modules` has their modules by node name.
+void addSubgraphHierarchyTags(onnx::NodeProto& node, const ModuleTree& tree,
+                              const std::unordered_map<std::string, int>& modules) {
+  for (onnx::AttributeProto& attribute : *node.mutable_attribute()) {
+    if (!attribute.has_g()) continue;
+    for (onnx::NodeProto& inner : *attribute.mutable_g()->mutable_node()) {
+      addHierarchyTag(inner, tree, modules.at(inner.name()));
+      addSubgraphHierarchyTags(inner, tree, modules);
+    }
+  }
+}
+
+void addHierarchyAttributes(ExportResult& result) {
+  std::unordered_map<std::string, int> subgraph_modules;
+  for (const auto& n : result.subgraph_nodes) subgraph_modules.emplace(n.name, n.info.module);
+  auto& nodes = *result.model.mutable_graph()->mutable_node();
+  for (int i = 0; i < nodes.size(); ++i) {
+    addHierarchyTag(nodes[i], result.tree, result.nodes[i].module);
+    addSubgraphHierarchyTags(nodes[i], result.tree, subgraph_modules);
+  }
 }
 
 void addMetadataProp(onnx::ModelProto& model, const std::string& key, const std::string& value) {
@@ -105,8 +145,10 @@ ExportOutcome runExport(const Config& config, const Registry& registry, Progress
   if (on_attempts) on_attempts(selection.attempts);
 
   progress.stage("lower", "lowering to ONNX opset " + std::to_string(config.opset));
-  LoweredModel lowered =
-      lowerToOnnx(model, selection.tags, registry.converters(), config, kToolVersion, &progress);
+  // Moving the weights leaves `model` reading them from `lowered.model` and,
+  // once returned, from result.model: both outlive every later use of it.
+  LoweredModel lowered = lowerToOnnx(model, selection.tags, registry.converters(), config,
+                                     kToolVersion, WeightBytes::kMove, &progress);
   result.timings.emplace_back("lower", clock.lap());
 
   progress.stage("check", "checking");
@@ -140,11 +182,13 @@ ExportOutcome runExport(const Config& config, const Registry& registry, Progress
   result.attempts = std::move(selection.attempts);
   result.tree = model.prepared.tree;
   result.nodes = std::move(lowered.nodes);
+  result.subgraph_nodes = std::move(lowered.subgraph_nodes);
   result.model = std::move(lowered.model);
-  result.coverage = countCoverage(result.nodes);
-  result.execution_order = executionOrder(result.tree, result.nodes);
+  const std::vector<OnnxNodeInfo> every_node = allNodeInfos(result.nodes, result.subgraph_nodes);
+  result.coverage = countCoverage(every_node);
+  result.execution_order = executionOrder(result.tree, every_node);
   result.module_nodes.assign(result.tree.size(), 0);
-  for (const auto& n : result.nodes)
+  for (const auto& n : every_node)
     if (n.module >= 0) ++result.module_nodes[n.module];
 
   addMetadataProp(result.model, "mexport.version", kToolVersion);
@@ -153,12 +197,7 @@ ExportOutcome runExport(const Config& config, const Registry& registry, Progress
                   config.tag_style == TagStyle::kClass ? "class" : "path");
   if (config.hierarchy == HierarchyMode::kAttributes) {
     // Added after the check, which rejects unknown attributes on standard ops.
-    auto& nodes = *result.model.mutable_graph()->mutable_node();
-    for (int i = 0; i < nodes.size(); ++i) {
-      const int module = result.nodes[i].module;
-      *nodes[i].add_attribute() =
-          attr::s("hierarchy_tag", module >= 0 ? result.tree.at(module).tag : "");
-    }
+    addHierarchyAttributes(result);
     outcome.warnings.push_back(
         "hierarchy_tag attributes are not standard ONNX: the strict ONNX checker and ONNX Runtime "
         "reject this file; "
@@ -167,10 +206,10 @@ ExportOutcome runExport(const Config& config, const Registry& registry, Progress
 
   // Emitters see the time up to here; writing is timed by the caller.
   result.timings.emplace_back("total", total.lap());
+  clock.lap();  // the write is timed from here, into outcome.write_seconds
   progress.stage("write", "writing");
-  int64_t bytes_written = 0;  // by every emitter
   const auto count_bytes = [&](int64_t piece) {
-    progress.advance(bytes_written += piece, 0, ProgressListener::Unit::kBytes);
+    progress.advance(outcome.bytes_written += piece, 0, ProgressListener::Unit::kBytes);
   };
   // The built-in emitters write the export itself: all or nothing. A plugin
   // emitter adds another view of it (graphml), so it stages its files apart
@@ -195,6 +234,7 @@ ExportOutcome runExport(const Config& config, const Registry& registry, Progress
     files.adopt(own_files);
   }
   outcome.written = files.commit();
+  outcome.write_seconds = clock.lap();
   return outcome;
 }
 

@@ -30,6 +30,8 @@ struct ExportOutcome {
   std::vector<std::string> written;  // files, in emitter order
   std::vector<std::string> warnings;
   std::vector<EmitterFailure> failed_emitters;
+  int64_t bytes_written = 0;  // by every emitter, committed or not
+  double write_seconds = 0;   // emitting, syncing and committing them
 };
 
 // Called once the strategy chain has run, before lowering, so the attempts can
@@ -44,6 +46,10 @@ ExportOutcome runExport(const Config& config, const Registry& registry, Progress
 
 // Steps shared with commands that run exports their own way (benchmark).
 SelectionRequest selectionRequest(const Config& config);
+// Every node's info in the order the model runs them: each main-graph node,
+// then the nodes of its sub-graphs, depth first (inspect::allNodes' order).
+std::vector<OnnxNodeInfo> allNodeInfos(const std::vector<OnnxNodeInfo>& nodes,
+                                       const std::vector<SubgraphNodeInfo>& subgraph_nodes);
 Coverage countCoverage(const std::vector<OnnxNodeInfo>& nodes);  // of ONNX nodes, by provenance
 
 }  // namespace mexport

@@ -17,6 +17,7 @@
 #include "meta_kernels.h"
 #include "mexport/errors.h"
 #include "stopwatch.h"
+#include "weight_buffers.h"
 
 namespace mexport {
 namespace {
@@ -575,6 +576,7 @@ LoadedModel loadModel(const Config& config, ReferenceRun run) {
   LoadedModel model;
   Stopwatch clock;
   try {
+    const WeightBufferScope weight_buffers;
     model.module = torch::jit::load(config.model_path, c10::Device(c10::kCPU));
   } catch (const std::exception& e) {
     throw ExportError(

@@ -13,6 +13,7 @@ rtol 1e-3, at the export shapes and, for dynamic axes, at other sizes.
         /usr/bin/python3 -m unittest tests/e2e/test_zoo.py
 """
 
+import json
 import os
 import shutil
 import sys
@@ -89,6 +90,7 @@ def export_and_compare(case, name, module, inputs, dynamic, scripted=False, extr
     untagged = [n.name for n in all_nodes(model.graph)
                 if not (n.name.startswith(root) or n.name == root[:-1])]
     case.assertEqual(untagged, [], f"{name}: nodes without a module tag")
+    check_metadata(case, name, model, os.path.join(directory, "model_htp_metadata.json"))
 
     runs = [inputs] + list(extra_inputs)
     if dynamic:
@@ -114,6 +116,23 @@ def export_and_compare(case, name, module, inputs, dynamic, scripted=False, extr
             else:
                 np.testing.assert_array_equal(got.astype(want.dtype), want, err_msg=message)
     return model
+
+
+def check_metadata(case, name, model, metadata_path):
+    """The metadata lists every node, sub-graph nodes included (with the body
+    they are in), each with a tag, and counts them all in its coverage."""
+    with open(metadata_path) as f:
+        metadata = json.load(f)
+    main = {n.name for n in model.graph.node}
+    every = [n.name for n in all_nodes(model.graph)]
+    listed = metadata["nodes"]
+    case.assertEqual(sorted(listed), sorted(every), f"{name}: metadata nodes")
+    case.assertEqual(metadata["coverage"]["total"], len(every), f"{name}: coverage total")
+    case.assertEqual(metadata["coverage"]["untagged"], 0, f"{name}: untagged nodes")
+    for node_name, entry in listed.items():
+        case.assertTrue(entry["tag"], f"{name}: {node_name} has no tag in the metadata")
+        case.assertEqual("graph" in entry, node_name not in main,
+                         f"{name}: {node_name}: 'graph' names the body of sub-graph nodes only")
 
 
 def write_inputs(directory, inputs):
@@ -196,6 +215,12 @@ class ZooTest(unittest.TestCase):
         kinds = {n.op_type for n in all_nodes(model.graph)}
         self.assertIn("If", kinds)
         self.assertIn("Loop", kinds)
+        self.assertGreater(len(list(all_nodes(model.graph))), len(model.graph.node))
+        # The metadata's sub-graph nodes agree with their names, and none is left out.
+        onnx_path = os.path.join(test_ops.WORK, "zoo", "control_flow", "model.onnx")
+        output = test_ops.run([test_ops.BIN, "validate", onnx_path, "--check-consistency"],
+                              "mexport validate")
+        self.assertIn(f"consistency: ok ({len(list(all_nodes(model.graph)))} nodes", output.stdout)
 
     # --- dtypes ------------------------------------------------------------------
 

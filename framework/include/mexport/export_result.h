@@ -27,6 +27,15 @@ struct OnnxNodeInfo {
   Provenance provenance = Provenance::kUntagged;
 };
 
+// A node of an If or Loop body, at any depth. `owner` indexes the main-graph
+// node that holds it; `graph` names the body as "<node name>.<attribute>".
+struct SubgraphNodeInfo {
+  std::string name;
+  std::string graph;
+  int owner = -1;
+  OnnxNodeInfo info;
+};
+
 struct StrategyAttempt {
   std::string name;
   std::string outcome;  // "ok" or "failed"
@@ -64,11 +73,12 @@ struct ExportResult {
   ExportSettings settings;
   std::string strategy;  // the strategy whose tags were used
   onnx::ModelProto model;
-  std::vector<OnnxNodeInfo> nodes;  // index-aligned with model.graph().node()
+  std::vector<OnnxNodeInfo> nodes;               // index-aligned with model.graph().node()
+  std::vector<SubgraphNodeInfo> subgraph_nodes;  // depth first, grouped by owner in model order
   ModuleTree tree;
   std::vector<int> execution_order;   // per module: rank of its first op, -1 if never run
   std::vector<int64_t> module_nodes;  // per module: ONNX nodes tagged with it directly
-  Coverage coverage;
+  Coverage coverage;                  // of every node, sub-graph nodes included
   std::vector<StrategyAttempt> attempts;
   std::vector<NumericCheck> numeric_checks;             // empty when numeric validation was off
   std::vector<std::pair<std::string, double>> timings;  // stage, seconds

@@ -17,7 +17,7 @@
 
 // Raised whenever an SDK type changes layout (2: ExportSettings' external data
 // fields, OutputFiles' new members).
-#define MEXPORT_PLUGIN_ABI_VERSION 2u
+#define MEXPORT_PLUGIN_ABI_VERSION 3u
 #define MEXPORT_PLUGIN_ENTRY_POINT "mexport_plugin_descriptor"
 #define MEXPORT_TORCH_VERSION TORCH_VERSION
 

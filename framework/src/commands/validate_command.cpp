@@ -35,7 +35,8 @@ std::vector<std::string> consistencyProblems(const onnx::ModelProto& model,
     if (!module_tags.insert(m.tag).second)
       problems.push_back(fmt::format("two modules share the tag '{}'", m.tag));
   std::set<std::string> onnx_names;
-  for (const auto& node : model.graph().node()) {
+  for (const onnx::NodeProto* node_pointer : inspect::allNodes(model.graph())) {
+    const onnx::NodeProto& node = *node_pointer;
     onnx_names.insert(node.name());
     auto it = meta.nodes.find(node.name());
     if (it == meta.nodes.end()) {
@@ -71,7 +72,7 @@ LoweredModel relower(LoadedModel& loaded, const Config& config, const std::strin
   Selection selection =
       selectStrategy(registry, loaded.prepared, {strategy, {}, config.priority, 0.0});
   tags = std::move(selection.tags);
-  return lowerToOnnx(loaded, tags, registry.converters(), config, kToolVersion);
+  return lowerToOnnx(loaded, tags, registry.converters(), config, kToolVersion, WeightBytes::kCopy);
 }
 
 }  // namespace
@@ -121,8 +122,8 @@ int runValidateCommand(const CommandArgs& args) {
       fmt::print("consistency: {}\n", problems[i]);
     if (problems.size() > 20) fmt::print("consistency: ... and {} more\n", problems.size() - 20);
     if (problems.empty())
-      fmt::print("consistency: ok ({} nodes, {} modules, {})\n", model.graph().node_size(),
-                 meta->modules.size(), meta->path);
+      fmt::print("consistency: ok ({} nodes, {} modules, {})\n",
+                 inspect::allNodes(model.graph()).size(), meta->modules.size(), meta->path);
     else
       failures.push_back(fmt::format("{} tag inconsistencies", problems.size()));
   }

@@ -56,13 +56,22 @@ class MetadataEmitter final : public Emitter {
     // loop quadratic in the node count.
     auto& entries = nodes.get_ref<Json::object_t&>();
     const auto& onnx_nodes = r.model.graph().node();
-    entries.reserve(onnx_nodes.size());
+    entries.reserve(onnx_nodes.size() + r.subgraph_nodes.size());
+    const auto entry = [&](const OnnxNodeInfo& n) {
+      return Json{{"tag", n.module >= 0 ? r.tree.at(n.module).tag : ""},
+                  {"provenance", provenanceName(n.provenance)},
+                  {"source", n.source_op}};
+    };
+    // Each main-graph node, then the nodes of its If / Loop bodies, which
+    // also name the body they are in.
+    auto inner = r.subgraph_nodes.begin();
     for (int i = 0; i < onnx_nodes.size(); ++i) {
-      const OnnxNodeInfo& n = r.nodes[i];
-      entries.emplace_back(onnx_nodes[i].name(),
-                           Json{{"tag", n.module >= 0 ? r.tree.at(n.module).tag : ""},
-                                {"provenance", provenanceName(n.provenance)},
-                                {"source", n.source_op}});
+      entries.emplace_back(onnx_nodes[i].name(), entry(r.nodes[i]));
+      for (; inner != r.subgraph_nodes.end() && inner->owner == i; ++inner) {
+        Json json = entry(inner->info);
+        json["graph"] = inner->graph;
+        entries.emplace_back(inner->name, std::move(json));
+      }
     }
     doc["nodes"] = std::move(nodes);
     doc["coverage"] = {

@@ -374,6 +374,26 @@ std::string metadataProp(const onnx::ModelProto& model, const std::string& key) 
   return "";
 }
 
+namespace {
+
+void appendNodes(const onnx::GraphProto& graph, std::vector<const onnx::NodeProto*>& out) {
+  for (const auto& node : graph.node()) {
+    out.push_back(&node);
+    for (const auto& attribute : node.attribute()) {
+      if (attribute.has_g()) appendNodes(attribute.g(), out);
+      for (const auto& subgraph : attribute.graphs()) appendNodes(subgraph, out);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<const onnx::NodeProto*> allNodes(const onnx::GraphProto& graph) {
+  std::vector<const onnx::NodeProto*> nodes;
+  appendNodes(graph, nodes);
+  return nodes;
+}
+
 std::vector<const onnx::ValueInfoProto*> realGraphInputs(const onnx::GraphProto& graph) {
   std::set<std::string> initializers;
   for (const auto& init : graph.initializer()) initializers.insert(init.name());

@@ -59,6 +59,10 @@ int64_t defaultOpset(const onnx::ModelProto& model);
 // A model-level metadata_props value, "" when absent.
 std::string metadataProp(const onnx::ModelProto& model, const std::string& key);
 
+// Every node of `graph`, each followed by the nodes of its sub-graphs (If,
+// Loop, Scan bodies), depth first.
+std::vector<const onnx::NodeProto*> allNodes(const onnx::GraphProto& graph);
+
 // Graph inputs that are not initializers (IR < 4 files list both).
 std::vector<const onnx::ValueInfoProto*> realGraphInputs(const onnx::GraphProto& graph);
 

@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "mexport/errors.h"
+#include "weight_buffers.h"
 
 namespace mexport {
 namespace {
@@ -36,12 +37,16 @@ std::string tensorBytes(const at::Tensor& t) {
   return bytes;
 }
 
-onnx::TensorProto toTensorProto(const at::Tensor& value) {
+// `value` as an ONNX tensor; its bytes are moved out of a weight buffer when
+// `move_bytes` and the tensor is one (see WeightBytes::kMove), copied otherwise.
+onnx::TensorProto toTensorProto(const at::Tensor& value, bool move_bytes = false) {
   const at::Tensor t = value.contiguous();
   onnx::TensorProto proto;
   for (int64_t d : t.sizes()) proto.add_dims(d);
   proto.set_data_type(onnxType(t.scalar_type()));
-  proto.set_raw_data(tensorBytes(t));
+  std::optional<std::string> moved;
+  if (move_bytes) moved = takeWeightBytes(t);
+  proto.set_raw_data(moved ? std::move(*moved) : tensorBytes(t));
   return proto;
 }
 
@@ -76,20 +81,27 @@ struct NameTable {
   std::unordered_set<std::string> used;
 };
 
+// The tags of sub-graph nodes by node name, filled as they are made: their
+// place in the model is known only once the If or Loop holding them is.
+using SubgraphInfos = std::unordered_map<std::string, OnnxNodeInfo>;
+
 // LoweringContext over one ONNX graph under construction: the main graph, or
 // a sub-graph (If branch, Loop body) whose builder has a parent.
 class OnnxBuilder final : public LoweringContext {
  public:
   // The builder of the main graph.
   OnnxBuilder(const LoadedModel& model, const NodeTags& tags, const Config& config,
-              const ConverterRegistry& converters, onnx::GraphProto& graph,
-              std::vector<OnnxNodeInfo>& infos)
+              const ConverterRegistry& converters, WeightBytes weight_bytes,
+              onnx::GraphProto& graph, std::vector<OnnxNodeInfo>& infos,
+              SubgraphInfos& subgraph_infos)
       : model_(model),
         tags_(tags),
         config_(config),
         converters_(converters),
+        weight_bytes_(weight_bytes),
         graph_(graph),
         infos_(&infos),
+        subgraph_infos_(subgraph_infos),
         name_table_(std::make_shared<NameTable>()) {
     const auto& inputs = model.prepared.graph->inputs();
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -107,15 +119,16 @@ class OnnxBuilder final : public LoweringContext {
   }
 
   // The builder of a sub-graph of `parent`'s graph holding the nodes of
-  // `block`. Its nodes are not listed in the export's node infos, which are
+  // `block`. Its nodes go to the sub-graph infos: the export's node infos are
   // index-aligned with the main graph's nodes.
   OnnxBuilder(OnnxBuilder& parent, const torch::jit::Block& block, onnx::GraphProto& graph)
       : model_(parent.model_),
         tags_(parent.tags_),
         config_(parent.config_),
         converters_(parent.converters_),
+        weight_bytes_(parent.weight_bytes_),
         graph_(graph),
-        infos_(&subgraph_infos_),
+        subgraph_infos_(parent.subgraph_infos_),
         name_table_(parent.name_table_),
         parent_(&parent),
         block_(&block) {}
@@ -210,7 +223,7 @@ class OnnxBuilder final : public LoweringContext {
     if (parent_ != nullptr && !definedInBlock(value)) return parent_->in(value);
     if (auto p = parameter_of_.find(value); p != parameter_of_.end()) {
       auto* init = graph_.add_initializer();
-      *init = toTensorProto(p->second->tensor);
+      *init = toTensorProto(p->second->tensor, weight_bytes_ == WeightBytes::kMove);
       init->set_name(p->second->path);
       return names_[value] = p->second->path;
     }
@@ -316,7 +329,11 @@ class OnnxBuilder final : public LoweringContext {
     if (config_.hierarchy != HierarchyMode::kNone)
       node.set_doc_string(
           fmt::format("{} in {}", current_->kind().toQualString(), modulePath(tag)));
-    infos_->push_back({current_->kind().toQualString(), tag.module, tag.provenance});
+    const OnnxNodeInfo info{current_->kind().toQualString(), tag.module, tag.provenance};
+    if (infos_ != nullptr)
+      infos_->push_back(info);
+    else
+      subgraph_infos_.emplace(node.name(), info);
     return outputs;
   }
 
@@ -489,9 +506,10 @@ class OnnxBuilder final : public LoweringContext {
   const NodeTags& tags_;
   const Config& config_;
   const ConverterRegistry& converters_;
+  const WeightBytes weight_bytes_;
   onnx::GraphProto& graph_;
-  std::vector<OnnxNodeInfo>* infos_;
-  std::vector<OnnxNodeInfo> subgraph_infos_;  // a sub-graph's, not reported
+  std::vector<OnnxNodeInfo>* infos_ = nullptr;  // the main graph's; null in a sub-graph
+  SubgraphInfos& subgraph_infos_;
   std::shared_ptr<NameTable> name_table_;
   OnnxBuilder* parent_ = nullptr;             // set for a sub-graph
   const torch::jit::Block* block_ = nullptr;  // a sub-graph's block
@@ -503,6 +521,20 @@ class OnnxBuilder final : public LoweringContext {
   std::map<std::pair<const Value*, c10::ScalarType>, std::string> casts_;
 };
 
+// Appends the nodes of the sub-graphs of `node` (attributes of graph type),
+// and theirs, depth first, each with its tag from `infos`.
+void collectSubgraphNodes(const onnx::NodeProto& node, int owner, const SubgraphInfos& infos,
+                          std::vector<SubgraphNodeInfo>& out) {
+  for (const onnx::AttributeProto& attribute : node.attribute()) {
+    if (!attribute.has_g()) continue;
+    const std::string graph = node.name() + "." + attribute.name();
+    for (const onnx::NodeProto& inner : attribute.g().node()) {
+      out.push_back({inner.name(), graph, owner, infos.at(inner.name())});
+      collectSubgraphNodes(inner, owner, infos, out);
+    }
+  }
+}
+
 }  // namespace
 
 bool isMaterializedOnUse(c10::Symbol kind) {
@@ -512,7 +544,8 @@ bool isMaterializedOnUse(c10::Symbol kind) {
 
 LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags,
                          const ConverterRegistry& converters, const Config& config,
-                         const std::string& producer_version, ProgressListener* progress) {
+                         const std::string& producer_version, WeightBytes weight_bytes,
+                         ProgressListener* progress) {
   LoweredModel lowered;
   onnx::ModelProto& proto = lowered.model;
   proto.set_ir_version(8);
@@ -524,7 +557,9 @@ LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags,
   onnx::GraphProto& graph = *proto.mutable_graph();
   graph.set_name(config.model_name);
 
-  OnnxBuilder builder(model, tags, config, converters, graph, lowered.nodes);
+  SubgraphInfos subgraph_infos;
+  OnnxBuilder builder(model, tags, config, converters, weight_bytes, graph, lowered.nodes,
+                      subgraph_infos);
   builder.convertBlock(*model.prepared.graph->block(), progress);
 
   std::vector<std::string> output_names = config.outputs;
@@ -536,6 +571,8 @@ LoweredModel lowerToOnnx(const LoadedModel& model, const NodeTags& tags,
     output_names.push_back(i == 0 ? "output" : fmt::format("output_{}", i));
   builder.finishOutputs(output_names);
   lowered.tensors = builder.tensorsOf(model.prepared.graph->block());
+  for (int i = 0; i < graph.node_size(); ++i)
+    collectSubgraphNodes(graph.node(i), i, subgraph_infos, lowered.subgraph_nodes);
   return lowered;
 }
 
