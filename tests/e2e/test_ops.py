@@ -320,6 +320,33 @@ class OpFamilyTest(unittest.TestCase):
         torch.manual_seed(0)
         self.check("shape", Shapes(), {"x": torch.randn(2, 4, 6)})
 
+    def test_writes_through_views(self):
+        class Writes(nn.Module):
+            def forward(self, x, y):
+                cache = torch.zeros(2, 5, 8)
+                cache[:, 1:4] = x  # copy_ into a slice
+                cache[1, 0] = y[0]  # into a select of a select
+                cache[:, :, ::2] = 1.5  # fill_ on a stepped slice
+                whole = torch.empty(2, 8)
+                whole.copy_(y)  # into the whole tensor
+                states = x.clone()
+                states[:, -1] = states[:, 0] * 2  # from the tensor it writes to
+                steps = x.clone()
+                steps[:, :, 1::3] = y.unsqueeze(1)[:, :, :3]  # broadcast into a stepped slice
+                return cache, whole, states, steps
+
+        torch.manual_seed(0)
+        self.check("writes", Writes(), {"x": torch.randn(2, 3, 8), "y": torch.randn(2, 8)})
+
+    def test_bool_mask_index(self):
+        class Masked(nn.Module):
+            def forward(self, x, scores):
+                picked = x[scores > 0]  # [n, 8]: n depends on the data
+                return picked, picked.sum(0), x[x > 0.5].sum()
+
+        torch.manual_seed(0)
+        self.check("bool_mask", Masked(), {"x": torch.randn(2, 5, 8), "scores": torch.randn(2, 5)})
+
     def test_embedding(self):
         class Lookups(nn.Module):
             def __init__(self):

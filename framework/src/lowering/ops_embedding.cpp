@@ -36,15 +36,16 @@ void convertGather(LoweringContext& ctx, const Node& node) {
 // index(self, indices): advanced indexing x[..., idx, ...] with a list of
 // optional index tensors (None for the dims taken whole). One integer index
 // is a Gather on its dim; several on the leading dims are broadcast against
-// each other and stacked for GatherND. Bool masks give data-dependent shapes
-// and are not supported.
+// each other and stacked for GatherND. A bool mask on the leading dims,
+// x[mask], selects the positions NonZero lists, in row-major order, as torch
+// does: GatherND of them (the result's first dim depends on the data).
 void convertIndex(LoweringContext& ctx, const Node& node) {
   std::vector<const Value*> indices = ctx.listElements(node.input(1));
   std::vector<size_t> present;
+  bool mask = false;
   for (size_t i = 0; i < indices.size(); ++i) {
     if (ctx.isNone(indices[i])) continue;
-    if (!c10::isIntegralType(ctx.scalarType(indices[i]), /*includeBool=*/false))
-      ctx.fail("indexing with a bool mask is not supported (its result shape depends on data)");
+    mask = mask || ctx.scalarType(indices[i]) == c10::kBool;
     present.push_back(i);
   }
   if (present.empty()) {
@@ -52,6 +53,14 @@ void convertIndex(LoweringContext& ctx, const Node& node) {
     return;
   }
   std::string x = ctx.in(node.input(0));
+  if (mask) {
+    if (present.size() != 1 || present[0] != 0)
+      ctx.fail("a bool mask index is supported alone and on the leading dims only (x[mask])");
+    const std::string positions = ctx.op1("Transpose", {ctx.op1("NonZero", {ctx.in(indices[0])})},
+                                          {attr::ints("perm", {1, 0})});
+    ctx.bind(node.output(0), ctx.op1("GatherND", {x, positions}));
+    return;
+  }
   if (present.size() == 1) {
     ctx.bind(node.output(0), ctx.op1("Gather", {x, ctx.inAs(indices[present[0]], c10::kLong)},
                                      {attr::i("axis", static_cast<int64_t>(present[0]))}));

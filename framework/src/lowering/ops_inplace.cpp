@@ -1,10 +1,12 @@
-// In-place writes through views: fill_ and zero_ on a tensor or on a chain of
-// slice / select views of it (`mask[h0:h1, w0:w1] = count`, as Swin builds its
-// shifted-window mask). ONNX values are immutable, so the write becomes a new
-// tensor, Where(region, value, base), and later readers of the base tensor
-// read that one: the lowering visits nodes in program order, so rebinding the
-// base is the mutation. Views taken before the write and read after it would
-// still see the old values; traces of such code are rare and not detected.
+// In-place writes through views: fill_, zero_ and copy_ on a tensor or on a
+// chain of slice / select views of it (`mask[h0:h1, w0:w1] = count`, as Swin
+// builds its shifted-window mask; `cache[:, pos] = state`). ONNX values are
+// immutable, so the write becomes a new tensor, Where(region, value, base) or
+// ScatterND(base, region positions, values), and later readers of the base
+// tensor read that one: the lowering visits nodes in program order, so
+// rebinding the base is the mutation. Views taken before the write and read
+// after it would still see the old values; traces of such code are rare and
+// not detected.
 #include <string>
 #include <vector>
 
@@ -83,28 +85,62 @@ std::string regionMask(LoweringContext& ctx, const std::vector<const Node*>& cha
   return mask;
 }
 
+// The tensor a write goes to and the views it is reached through.
+struct ViewChain {
+  const Value* base = nullptr;
+  std::vector<const Node*> outwards;  // slice / select nodes, from the base outwards
+};
+
+ViewChain viewChain(const Value* written) {
+  ViewChain chain;
+  chain.base = written;
+  while (isView(chain.base->node())) {
+    chain.outwards.insert(chain.outwards.begin(), chain.base->node());
+    chain.base = chain.base->node()->input(0);
+  }
+  return chain;
+}
+
 // fill_(self, value) and zero_(self).
 ConverterFn fill(bool zero) {
   return [zero](LoweringContext& ctx, const Node& node) {
-    std::vector<const Node*> chain;  // from the written view down to the base
-    const Value* base = node.input(0);
-    while (isView(base->node())) {
-      chain.push_back(base->node());
-      base = base->node()->input(0);
-    }
+    const ViewChain views = viewChain(node.input(0));
     const c10::ScalarType type = ctx.scalarType(node.input(0));
     std::string value = zero ? ctx.constScalar(0, type) : ctx.inAs(node.input(1), type);
     if (!zero && isTensor(node.input(1)) && ctx.rank(node.input(1)) > 0)
       value = ctx.op1("Reshape", {value, ctx.makeInts({})});
     std::string filled_view = ctx.op1("Expand", {value, ctx.op1("Shape", {ctx.in(node.input(0))})});
     ctx.bind(node.output(0), filled_view);
-    if (chain.empty()) {
-      ctx.bind(base, filled_view);
+    if (views.outwards.empty()) {
+      ctx.bind(views.base, filled_view);
       return;
     }
-    std::vector<const Node*> outwards(chain.rbegin(), chain.rend());
-    ctx.bind(base, ctx.op1("Where", {regionMask(ctx, outwards, base), value, ctx.in(base)}));
+    ctx.bind(views.base, ctx.op1("Where", {regionMask(ctx, views.outwards, views.base), value,
+                                           ctx.in(views.base)}));
   };
+}
+
+// copy_(self, src, non_blocking): src broadcast to the view, in its dtype.
+// The region's positions in the base, listed by NonZero in row-major order,
+// are the view's elements in its own row-major order (slices step forwards,
+// selects drop a dim), so the view's values flattened are ScatterND's updates.
+void convertCopy(LoweringContext& ctx, const Node& node) {
+  const ViewChain views = viewChain(node.input(0));
+  const std::string copied =
+      ctx.op1("Expand", {ctx.inAs(node.input(1), ctx.scalarType(node.input(0))),
+                         ctx.op1("Shape", {ctx.in(node.input(0))})});
+  ctx.bind(node.output(0), copied);
+  if (views.outwards.empty()) {
+    ctx.bind(views.base, copied);
+    return;
+  }
+  const std::string base = ctx.in(views.base);
+  const std::string region =
+      ctx.op1("Expand", {regionMask(ctx, views.outwards, views.base), ctx.op1("Shape", {base})});
+  const std::string positions =
+      ctx.op1("Transpose", {ctx.op1("NonZero", {region})}, {attr::ints("perm", {1, 0})});
+  ctx.bind(views.base, ctx.op1("ScatterND", {base, positions,
+                                             ctx.op1("Reshape", {copied, ctx.makeInts({-1})})}));
 }
 
 }  // namespace
@@ -114,6 +150,7 @@ void populateInplaceOps(ConverterRegistry& registry) {
 
   onOps(registry, {"aten::fill_"}, 9, family, fill(/*zero=*/false));
   onOps(registry, {"aten::zero_"}, 9, family, fill(/*zero=*/true));
+  onOps(registry, {"aten::copy_"}, 13, family, convertCopy);
 }
 
 }  // namespace mexport

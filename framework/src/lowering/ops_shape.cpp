@@ -629,6 +629,11 @@ void populateShapeOps(ConverterRegistry& registry) {
   onOps(registry, {"aten::new_zeros"}, 8, family, newFilledWith(0.0));
   onOps(registry, {"aten::ones_like"}, 8, family, likeFilledWith(1.0));
   onOps(registry, {"aten::zeros_like"}, 8, family, likeFilledWith(0.0));
+  // Memory torch leaves unset has no value to match: zeros, as torch.onnx
+  // gives. A model that reads it before writing it differs from itself.
+  onOps(registry, {"aten::empty"}, 8, family, filledWith(0.0));
+  onOps(registry, {"aten::new_empty"}, 8, family, newFilledWith(0.0));
+  onOps(registry, {"aten::empty_like"}, 8, family, likeFilledWith(0.0));
   onOps(registry, {"aten::full"}, 8, family, convertFull);
   onOps(registry, {"aten::full_like"}, 8, family, convertFullLike);
   onOps(registry, {"aten::arange"}, 11, family, convertArange);

@@ -219,13 +219,11 @@ Tensors constant(const onnx::NodeProto& node) {
       fmt::format("Constant node '{}' has no value the evaluator reads", node.name()));
 }
 
-// GatherND with batch_dims 0: the last axis of `indices` indexes the leading
-// axes of `data`.
-Tensors gatherNd(const onnx::NodeProto& node, const Tensors& in) {
-  if (Attrs(node).i("batch_dims", 0) != 0)
-    throw ExportError("GatherND with batch_dims is not supported by the evaluator");
-  const at::Tensor& data = in[0];
-  at::Tensor indices = in[1].to(at::kLong);
+// GatherND and ScatterND address `data` the same way: the last axis of
+// `indices` indexes its leading k axes. Their index tuples as offsets into
+// `data` seen as [-1, trailing dims...], the view returned beside them.
+std::pair<at::Tensor, at::Tensor> tupleOffsets(const at::Tensor& data, const at::Tensor& tuples) {
+  at::Tensor indices = tuples.to(at::kLong);
   const int64_t k = indices.size(-1);
   at::Tensor linear = at::zeros(indices.sizes().slice(0, indices.dim() - 1), at::kLong);
   for (int64_t d = 0; d < k; ++d) {
@@ -235,9 +233,30 @@ Tensors gatherNd(const onnx::NodeProto& node, const Tensors& in) {
   }
   std::vector<int64_t> flat_shape = {-1};
   for (int64_t d = k; d < data.dim(); ++d) flat_shape.push_back(data.size(d));
-  std::vector<int64_t> out_shape(indices.sizes().begin(), indices.sizes().end() - 1);
-  for (int64_t d = k; d < data.dim(); ++d) out_shape.push_back(data.size(d));
-  return {data.reshape(flat_shape).index_select(0, linear.flatten()).reshape(out_shape)};
+  return {linear.flatten(), data.reshape(flat_shape)};
+}
+
+// GatherND with batch_dims 0.
+Tensors gatherNd(const onnx::NodeProto& node, const Tensors& in) {
+  if (Attrs(node).i("batch_dims", 0) != 0)
+    throw ExportError("GatherND with batch_dims is not supported by the evaluator");
+  const auto [offsets, flat] = tupleOffsets(in[0], in[1]);
+  std::vector<int64_t> out_shape(in[1].sizes().begin(), in[1].sizes().end() - 1);
+  for (int64_t d = in[1].size(-1); d < in[0].dim(); ++d) out_shape.push_back(in[0].size(d));
+  return {flat.index_select(0, offsets).reshape(out_shape)};
+}
+
+// ScatterND without reduction: a copy of `data` with the updates written at
+// the index tuples.
+Tensors scatterNd(const onnx::NodeProto& node, const Tensors& in) {
+  if (Attrs(node).s("reduction", "none") != "none")
+    throw ExportError("ScatterND with a reduction is not supported by the evaluator");
+  const auto [offsets, flat] = tupleOffsets(in[0], in[1]);
+  std::vector<int64_t> update_shape(flat.sizes().begin(), flat.sizes().end());
+  update_shape[0] = offsets.numel();
+  at::Tensor out = flat.clone();
+  out.index_copy_(0, offsets, in[2].reshape(update_shape));
+  return {out.reshape(in[0].sizes())};
 }
 
 at::Tensor activation(const std::string& name, const at::Tensor& x) {
@@ -474,6 +493,10 @@ const std::map<std::string, Op>& ops() {
     t["Slice"] = [](const onnx::NodeProto&, const Tensors& in) { return slice(in); };
     t["Gather"] = gather;
     t["GatherND"] = gatherNd;
+    t["ScatterND"] = scatterNd;
+    t["NonZero"] = [](const onnx::NodeProto&, const Tensors& in) {
+      return Tensors{at::nonzero(in[0]).t().contiguous()};
+    };
     t["GatherElements"] = [](const onnx::NodeProto& n, const Tensors& in) {
       const int64_t axis = axisOf(Attrs(n).i("axis", 0), in[0].dim());
       at::Tensor indices = in[1].to(at::kLong);
