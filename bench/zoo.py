@@ -77,6 +77,7 @@ def cases():
         ("nn.MultiheadAttention", "transformer", zoo_models.torch_attention, False),
         ("lstm_gru_rnn_tagger", "recurrent", zoo_models.recurrent_tagger, False),
         ("scripted_if_loop", "control flow", zoo_models.scripted_control_flow, True),
+        ("scripted_list_loop", "control flow", zoo_models.scripted_decoder, True),
         ("float64_int64_bool", "dtypes", zoo_models.float64_model, False),
         ("float16", "dtypes", zoo_models.float16_model, False),
     ]

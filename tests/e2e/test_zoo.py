@@ -222,6 +222,14 @@ class ZooTest(unittest.TestCase):
                               "mexport validate")
         self.assertIn(f"consistency: ok ({len(list(all_nodes(model.graph)))} nodes", output.stdout)
 
+    def test_scripted_loop_filling_lists(self):
+        module, inputs, dynamic = zoo_models.scripted_decoder()
+        model = export_and_compare(self, "list_loop", module, inputs, dynamic, scripted=True)
+        loops = [n for n in model.graph.node if n.op_type == "Loop"]
+        self.assertEqual(len(loops), 1)
+        carried = len(loops[0].input) - 2  # after the trip count and the condition
+        self.assertEqual(len(loops[0].output) - carried, 2, "one scan output per list")
+
     # --- dtypes ------------------------------------------------------------------
 
     def test_float64_int64_bool(self):

@@ -9,6 +9,7 @@ to example tensors in forward() order and dynamic maps an input name to
 """
 
 import math
+from typing import List
 
 import torch
 import torch.nn as nn
@@ -570,6 +571,32 @@ class GatedRecurrence(nn.Module):
 def scripted_control_flow(sign=1.0):
     torch.manual_seed(0)
     return (GatedRecurrence().eval(), {"x": torch.randn(4, 8) + sign}, {"x": {0: "steps"}})
+
+
+class ScriptedDecoder(nn.Module):
+    """A loop that collects its per-step results in lists read after it
+    (torch.stack, torch.cat), as hand-written RNNs and greedy decoders do:
+    ONNX Loop scan outputs."""
+
+    def __init__(self, hidden=8, classes=3):
+        super().__init__()
+        self.cell = nn.Linear(hidden, hidden)
+        self.out = nn.Linear(hidden, classes)
+
+    def forward(self, x):  # [steps, batch, hidden]
+        state = torch.zeros_like(x[0])
+        states: List[torch.Tensor] = []
+        logits: List[torch.Tensor] = []
+        for t in range(x.size(0)):
+            state = torch.tanh(self.cell(state) + x[t])
+            states.append(state)
+            logits.append(self.out(state))
+        return torch.stack(states), torch.stack(logits, 1), torch.cat(states, 1)
+
+
+def scripted_decoder(steps=5):
+    torch.manual_seed(0)
+    return (ScriptedDecoder().eval(), {"x": torch.randn(steps, 2, 8)}, {"x": {0: "steps"}})
 
 
 # --- dtypes ----------------------------------------------------------------------

@@ -105,10 +105,13 @@ class LoweringContext {
   };
   // Converts the nodes of `block` into an ONNX graph (an If branch, a Loop
   // body) with the same converters; every node keeps its own tag. `inputs`
-  // become the graph inputs in order; the block's outputs its outputs. Values
-  // of the enclosing graphs are read by name (ONNX outer-scope references).
+  // become the graph inputs in order; the block's outputs, then
+  // `scan_outputs` (values of the block, a Loop's per-iteration results), its
+  // outputs. Values of the enclosing graphs are read by name (ONNX
+  // outer-scope references).
   virtual onnx::GraphProto subgraph(const torch::jit::Block& block,
-                                    const std::vector<SubgraphInput>& inputs) = 0;
+                                    const std::vector<SubgraphInput>& inputs,
+                                    const std::vector<const torch::jit::Value*>& scan_outputs) = 0;
   // Converts the nodes of `block` into the current graph (the taken branch of
   // an If whose condition is a constant) and returns the ONNX tensors of the
   // block's outputs.

@@ -142,8 +142,10 @@ int runExportCommand(const CommandArgs& args) {
                  r.numeric_checks.size(), worst);
     }
     for (const auto& file : outcome.written) fmt::print("  wrote {}\n", file);
-    fmt::print("  {:.1f} MB written and synced to disk in {:.2f} s\n",
-               static_cast<double>(outcome.bytes_written) / 1e6, outcome.write_seconds);
+    const auto bytes = static_cast<double>(outcome.bytes_written);
+    fmt::print("  {:.1f} {} written and synced to disk in {:.2f} s\n",
+               bytes >= 1e6 ? bytes / 1e6 : bytes / 1e3, bytes >= 1e6 ? "MB" : "kB",
+               outcome.write_seconds);
   }
   // A plugin emitter that failed (graphml) lost only its own files; it was asked
   // for (--with-graphml or `emitters`), so its failure is the command's.

@@ -356,7 +356,8 @@ class OnnxBuilder final : public LoweringContext {
   }
 
   onnx::GraphProto subgraph(const torch::jit::Block& block,
-                            const std::vector<SubgraphInput>& inputs) override {
+                            const std::vector<SubgraphInput>& inputs,
+                            const std::vector<const Value*>& scan_outputs) override {
     CurrentNode guard(*this, current_);
     onnx::GraphProto graph;
     graph.set_name(uniqueName("subgraph"));
@@ -371,7 +372,7 @@ class OnnxBuilder final : public LoweringContext {
     child.convertBlock(block);
     child.current_ = block.owningNode();
     std::unordered_set<std::string> listed;
-    for (const Value* output : block.outputs()) {
+    const auto add_output = [&](const Value* output) {
       std::string tensor = child.in(output);
       // A sub-graph output must be computed in the sub-graph, and only once.
       if (!child.produced_.count(tensor) || listed.count(tensor))
@@ -380,7 +381,9 @@ class OnnxBuilder final : public LoweringContext {
       auto* info = graph.add_output();
       info->set_name(tensor);
       setTensorRank(*info, dtypeOfValue(output), rankOfValue(output));
-    }
+    };
+    for (const Value* output : block.outputs()) add_output(output);
+    for (const Value* output : scan_outputs) add_output(output);
     return graph;
   }
 

@@ -49,8 +49,8 @@ void convertIf(LoweringContext& ctx, const Node& node) {
     return;
   }
   std::string condition = ctx.inAs(node.input(0), c10::kBool);
-  onnx::GraphProto then_graph = ctx.subgraph(then_block, {});
-  onnx::GraphProto else_graph = ctx.subgraph(else_block, {});
+  onnx::GraphProto then_graph = ctx.subgraph(then_block, {}, {});
+  onnx::GraphProto else_graph = ctx.subgraph(else_block, {}, {});
   std::vector<std::string> results =
       ctx.op("If", {condition}, static_cast<int>(node.outputs().size()),
              {attr::g("then_branch", then_graph), attr::g("else_branch", else_graph)});
@@ -61,6 +61,7 @@ void convertIf(LoweringContext& ctx, const Node& node) {
 // (iteration, carried...) -> (condition, carried...): `for` loops have a
 // constant true condition, `while` loops a huge trip count. ONNX's Loop body
 // also receives the incoming condition, which the torch body does not read.
+// Lists the body fills (scanAppend) become scan outputs, bound to the lists.
 void convertLoop(LoweringContext& ctx, const Node& node) {
   const torch::jit::Block& body = *node.blocks().at(0);
   const size_t carried = node.inputs().size() - 2;
@@ -73,13 +74,32 @@ void convertLoop(LoweringContext& ctx, const Node& node) {
     if (!isTensorOrNumber(node.input(i + 2)))
       ctx.fail("a loop may carry tensors and numbers only, not " +
                node.input(i + 2)->type()->str());
-  onnx::GraphProto body_graph = ctx.subgraph(body, inputs);
+  std::vector<const Value*> scanned_lists, scanned_values;
+  for (const Node* inner : body.nodes())
+    if (inner->kind() == c10::aten::append && scanAppend(inner->input(0)) == inner) {
+      scanned_lists.push_back(inner->input(0));
+      scanned_values.push_back(inner->input(1));
+    }
+  onnx::GraphProto body_graph = ctx.subgraph(body, inputs, scanned_values);
   std::vector<std::string> loop_inputs = {ctx.inAs(node.input(0), c10::kLong),
                                           ctx.inAs(node.input(1), c10::kBool)};
   for (size_t i = 0; i < carried; ++i) loop_inputs.push_back(ctx.in(node.input(i + 2)));
   std::vector<std::string> results =
-      ctx.op("Loop", loop_inputs, static_cast<int>(carried), {attr::g("body", body_graph)});
+      ctx.op("Loop", loop_inputs, static_cast<int>(carried + scanned_lists.size()),
+             {attr::g("body", body_graph)});
   for (size_t i = 0; i < carried; ++i) ctx.bind(node.output(i), results[i]);
+  for (size_t i = 0; i < scanned_lists.size(); ++i)
+    ctx.bind(scanned_lists[i], results[carried + i]);
+}
+
+// aten::append(list, value): the loop filling the list makes it a scan output
+// (convertLoop). No other list has an ONNX form.
+void convertAppend(LoweringContext& ctx, const Node& node) {
+  if (scanAppend(node.input(0)) != &node)
+    ctx.fail(
+        "a list is supported when a loop fills it: built empty before the loop, appended to once "
+        "per iteration in the loop's body, read after the loop (torch.stack / torch.cat)");
+  ctx.markHandled(node.output(0));
 }
 
 }  // namespace
@@ -89,6 +109,7 @@ void populateControlFlowOps(ConverterRegistry& registry) {
 
   onOps(registry, {"prim::If"}, 13, family, convertIf);
   onOps(registry, {"prim::Loop"}, 13, family, convertLoop);
+  onOps(registry, {"aten::append"}, 13, family, convertAppend);
 }
 
 }  // namespace mexport

@@ -298,8 +298,44 @@ void convertRoll(LoweringContext& ctx, const Node& node) {
 
 // --- joining ----------------------------------------------------------------
 
+// A loop's scan output, [n, element dims...], with its first axis moved to
+// `dim` (dims of the result, which has the same rank).
+std::string scanAxisTo(LoweringContext& ctx, const std::string& scanned, int64_t dim,
+                       int64_t rank) {
+  if (dim == 0) return scanned;
+  std::vector<int64_t> perm = iota(1, dim + 1);
+  perm.push_back(0);
+  for (int64_t d = dim + 1; d < rank; ++d) perm.push_back(d);
+  return ctx.op1("Transpose", {scanned}, {attr::ints("perm", perm)});
+}
+
+// cat and stack of a list a loop filled (scanAppend): its scan output, the
+// loop axis moved to `dim`, and for cat merged with the axis after it.
+void joinScanned(LoweringContext& ctx, const Node& node, bool stack) {
+  const Value* element = scanAppend(node.input(0))->input(1);
+  const int64_t element_rank = ctx.rank(element);
+  int64_t dim = isAbsent(ctx, node, 1) ? 0 : ctx.constInt(node.input(1));
+  dim = normalizeDim(ctx, dim, element_rank + (stack ? 1 : 0));
+  std::string scanned = ctx.in(node.input(0));
+  const c10::ScalarType type = resultType(ctx, node);
+  if (ctx.scalarType(element) != type)
+    scanned = ctx.op1("Cast", {scanned}, {attr::i("to", onnxType(type))});
+  std::string joined = scanAxisTo(ctx, scanned, dim, element_rank + 1);
+  if (!stack) {
+    const std::string shape = ctx.op1("Shape", {joined});
+    std::vector<std::string> parts;
+    if (dim > 0) parts.push_back(ctx.op1("Slice", {shape, ctx.makeInts({0}), ctx.makeInts({dim})}));
+    parts.push_back(ctx.makeInts({-1}));
+    parts.push_back(
+        ctx.op1("Slice", {shape, ctx.makeInts({dim + 2}), ctx.makeInts({element_rank + 1})}));
+    joined = ctx.op1("Reshape", {joined, ctx.op1("Concat", parts, {attr::i("axis", 0)})});
+  }
+  ctx.bind(node.output(0), joined);
+}
+
 // cat(tensors, dim): PyTorch promotes the inputs' dtypes, ONNX Concat needs one.
 void convertCat(LoweringContext& ctx, const Node& node) {
+  if (scanAppend(node.input(0)) != nullptr) return joinScanned(ctx, node, /*stack=*/false);
   c10::ScalarType type = resultType(ctx, node);
   std::vector<std::string> inputs;
   for (const Value* tensor : ctx.listElements(node.input(0)))
@@ -310,6 +346,7 @@ void convertCat(LoweringContext& ctx, const Node& node) {
 
 // stack(tensors, dim): each tensor gains the new dim, then Concat along it.
 void convertStack(LoweringContext& ctx, const Node& node) {
+  if (scanAppend(node.input(0)) != nullptr) return joinScanned(ctx, node, /*stack=*/true);
   c10::ScalarType type = resultType(ctx, node);
   std::vector<const Value*> tensors = ctx.listElements(node.input(0));
   if (tensors.empty()) ctx.fail("stack of an empty list");

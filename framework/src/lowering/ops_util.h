@@ -16,6 +16,32 @@ namespace mexport::ops {
 using torch::jit::Node;
 using torch::jit::Value;
 
+// A list a loop fills, one element per iteration: built empty (`outs = []`),
+// appended to once at the top level of the body of a prim::Loop in the same
+// block, and read only after that loop (torch.stack / torch.cat). The Loop
+// gives its elements as one scan output, [iterations, element dims...].
+// Returns the append node, nullptr for any other list.
+inline const Node* scanAppend(const Value* list) {
+  const Node* made = list->node();
+  if (made->kind() != c10::prim::ListConstruct || !made->inputs().empty()) return nullptr;
+  const Node* append = nullptr;
+  for (const torch::jit::Use& use : list->uses()) {
+    if (use.user->kind() != c10::aten::append) continue;
+    const Node* loop = use.user->owningBlock()->owningNode();
+    if (append != nullptr || loop == nullptr || loop->kind() != c10::prim::Loop ||
+        loop->owningBlock() != made->owningBlock())
+      return nullptr;
+    append = use.user;
+  }
+  if (append == nullptr) return nullptr;
+  const Node* loop = append->owningBlock()->owningNode();
+  for (const torch::jit::Use& use : list->uses())
+    if (use.user != append &&
+        (use.user->owningBlock() != made->owningBlock() || !use.user->isAfter(loop)))
+      return nullptr;
+  return append;
+}
+
 // Registers one converter under several op kinds, e.g. an op and its in-place
 // variant: traced graphs use the in-place node's output like a fresh value.
 inline void onOps(ConverterRegistry& registry, std::initializer_list<const char*> ops,
