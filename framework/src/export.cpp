@@ -204,9 +204,10 @@ ExportOutcome runExport(const Config& config, const Registry& registry, Progress
         "use the default hierarchy: tags for a runnable model");
   }
 
-  // Emitters see the time up to here; writing is timed by the caller.
+  // Emitters see the time up to here; the write is timed on its own, into
+  // outcome.write_seconds.
   result.timings.emplace_back("total", total.lap());
-  clock.lap();  // the write is timed from here, into outcome.write_seconds
+  clock.lap();
   progress.stage("write", "writing");
   const auto count_bytes = [&](int64_t piece) {
     progress.advance(outcome.bytes_written += piece, 0, ProgressListener::Unit::kBytes);
