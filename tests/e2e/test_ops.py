@@ -338,6 +338,21 @@ class OpFamilyTest(unittest.TestCase):
         torch.manual_seed(0)
         self.check("writes", Writes(), {"x": torch.randn(2, 3, 8), "y": torch.randn(2, 8)})
 
+    def test_index_put(self):
+        class IndexPut(nn.Module):
+            def forward(self, x, scores, idx):
+                masked = x.clone()
+                masked[scores > 0] = 0.0  # a scalar where a bool mask is true
+                rows = x[0].clone()
+                rows[scores[0] > 0] = torch.ones(8)  # one row broadcast over the rows picked
+                picked = x.reshape(10, 8).clone()
+                picked[idx - 10] = x[1, 0] * 2  # integer rows counted from the end
+                return masked, rows, picked
+
+        torch.manual_seed(0)
+        self.check("index_put", IndexPut(), {"x": torch.randn(2, 5, 8), "scores": torch.randn(2, 5),
+                                             "idx": torch.tensor([3, 7])})
+
     def test_bool_mask_index(self):
         class Masked(nn.Module):
             def forward(self, x, scores):

@@ -1,12 +1,15 @@
 // In-place writes through views: fill_, zero_ and copy_ on a tensor or on a
 // chain of slice / select views of it (`mask[h0:h1, w0:w1] = count`, as Swin
-// builds its shifted-window mask; `cache[:, pos] = state`). ONNX values are
+// builds its shifted-window mask; `cache[:, pos] = state`), and index_put_
+// with one index on the leading dims (`x[mask] = v`, `x[idx] = v`). ONNX values are
 // immutable, so the write becomes a new tensor, Where(region, value, base) or
 // ScatterND(base, region positions, values), and later readers of the base
 // tensor read that one: the lowering visits nodes in program order, so
 // rebinding the base is the mutation. Views taken before the write and read
 // after it would still see the old values; traces of such code are rare and
 // not detected.
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -143,6 +146,52 @@ void convertCopy(LoweringContext& ctx, const Node& node) {
                                              ctx.op1("Reshape", {copied, ctx.makeInts({-1})})}));
 }
 
+// index_put_(self, indices, values, accumulate) and index_put: `values`
+// written where one index on the leading dims points, a bool mask (over the
+// first k dims) or an integer tensor (into dim 0, negative from the end). The
+// positions become ScatterND's index tuples and `values` is broadcast to the
+// slices they select, as torch broadcasts it.
+void convertIndexPut(LoweringContext& ctx, const Node& node) {
+  const Value* self = node.input(0);
+  if (isView(self->node()))
+    ctx.fail("index_put_ into a slice or select view is not supported; index the whole tensor");
+  const std::optional<c10::IValue> accumulate = ctx.constant(node.input(3));
+  if (!accumulate || !accumulate->isBool() || accumulate->toBool())
+    ctx.fail("index_put_ is supported with accumulate=False only");
+  const std::vector<const Value*> indices = ctx.listElements(node.input(1));
+  if (indices.size() != 1 || ctx.isNone(indices[0]))
+    ctx.fail(
+        "index_put_ is supported with one index on the leading dims (x[mask] = v, x[idx] = v)");
+  const std::string x = ctx.in(self);
+  const std::string index = ctx.in(indices[0]);
+  std::string positions, covered;  // [n, k] tuples, and k: the leading dims they index
+  if (ctx.scalarType(indices[0]) == c10::kBool) {
+    positions = ctx.op1("Transpose", {ctx.op1("NonZero", {index})}, {attr::ints("perm", {1, 0})});
+    covered = ctx.makeInts({ctx.rank(indices[0])});
+  } else {
+    const std::string first = ctx.op1("Gather", {ctx.op1("Shape", {x}), ctx.makeInts({0})});
+    const std::string as_long = ctx.inAs(indices[0], c10::kLong);
+    const std::string wrapped =
+        ctx.op1("Where", {ctx.op1("Less", {as_long, ctx.constScalar(0, c10::kLong)}),
+                          ctx.op1("Add", {as_long, first}), as_long});
+    positions = ctx.op1("Unsqueeze", {wrapped, ctx.makeInts({-1})});
+    covered = ctx.makeInts({1});
+  }
+  // ScatterND's updates: [tuples..., the dims after the k indexed ones].
+  const std::string shape = ctx.op1("Shape", {x});
+  const std::string tuples = ctx.op1("Shape", {positions});
+  const std::string updates_shape = ctx.op1(
+      "Concat",
+      {ctx.op1("Slice", {tuples, ctx.makeInts({0}), ctx.makeInts({-1})}),
+       ctx.op1("Slice", {shape, covered, ctx.makeInts({std::numeric_limits<int64_t>::max()})})},
+      {attr::i("axis", 0)});
+  const std::string updates =
+      ctx.op1("Expand", {ctx.inAs(node.input(2), ctx.scalarType(self)), updates_shape});
+  const std::string written = ctx.op1("ScatterND", {x, positions, updates});
+  ctx.bind(node.output(0), written);
+  if (std::string(node.kind().toQualString()) == "aten::index_put_") ctx.bind(self, written);
+}
+
 }  // namespace
 
 void populateInplaceOps(ConverterRegistry& registry) {
@@ -151,6 +200,7 @@ void populateInplaceOps(ConverterRegistry& registry) {
   onOps(registry, {"aten::fill_"}, 9, family, fill(/*zero=*/false));
   onOps(registry, {"aten::zero_"}, 9, family, fill(/*zero=*/true));
   onOps(registry, {"aten::copy_"}, 13, family, convertCopy);
+  onOps(registry, {"aten::index_put_", "aten::index_put"}, 13, family, convertIndexPut);
 }
 
 }  // namespace mexport
