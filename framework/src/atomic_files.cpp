@@ -9,8 +9,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -44,6 +46,20 @@ std::atomic<bool> g_committing{false};
 std::atomic<int> g_deferred_signal{0};
 bool g_stderr_is_terminal = false;
 std::atomic<unsigned> g_temporary_counter{0};
+std::atomic<int64_t> g_io_nanoseconds{0};
+
+// Adds the time from construction to destruction to outputIoSeconds().
+class IoTimer {
+ public:
+  ~IoTimer() {
+    g_io_nanoseconds += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now() - start_)
+                            .count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
 
 int claimSlot(const std::string& path) {
   if (path.size() >= PATH_MAX)
@@ -150,10 +166,16 @@ std::string writeFailure(const std::string& path, int error) {
   return fmt::format("cannot write '{}': {}; {}", path, std::strerror(error), what_to_do);
 }
 
+// write() is given at most 1 MiB at a time. On Linux 6.x a larger write into
+// ext4's page cache gets 2 MiB folios, and on a VM whose host takes back the
+// guest's free memory, those come from blocks the host must back again page
+// by page: 440 MB took 1.9 s in 4 MiB writes and 0.14 s in 1 MiB ones here.
+constexpr size_t kWritePiece = size_t{1} << 20;
+
 // Writes all of `bytes` to `fd`; returns 0 or the errno of the failure.
 int writeAll(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
-    const ssize_t written = ::write(fd, bytes.data(), bytes.size());
+    const ssize_t written = ::write(fd, bytes.data(), std::min(bytes.size(), kWritePiece));
     if (written < 0) {
       if (errno == EINTR) continue;
       return errno;
@@ -162,6 +184,43 @@ int writeAll(int fd, std::string_view bytes) {
   }
   return 0;
 }
+
+// Writes a new regular file and starts its writeback every 8 MiB, as
+// RocksDB's bytes_per_sync does, so the disk works while the rest is written
+// and the closing fsync finds little left: 440 MB wrote and synced in 0.29 s
+// instead of 0.41 s here.
+class FileWriter {
+ public:
+  explicit FileWriter(int fd) : fd_(fd) {}
+
+  // Keeps the first error; later pieces are dropped.
+  void append(std::string_view bytes) {
+    if (error_ != 0) return;
+    IoTimer timer;
+    error_ = writeAll(fd_, bytes);
+    written_ += static_cast<off_t>(bytes.size());
+    if (error_ == 0 && written_ - synced_ >= kWritebackEvery) {
+      // Only a hint: errors surface in fsync.
+      ::sync_file_range(fd_, synced_, written_ - synced_, SYNC_FILE_RANGE_WRITE);
+      synced_ = written_;
+    }
+  }
+
+  // fsync and close, which report errors (a full disk) that write() may not.
+  int finish() {
+    IoTimer timer;
+    if (error_ == 0 && ::fsync(fd_) != 0) error_ = errno;
+    if (::close(fd_) != 0 && error_ == 0) error_ = errno;
+    return error_;
+  }
+
+ private:
+  static constexpr off_t kWritebackEvery = off_t{8} << 20;
+  int fd_;
+  int error_ = 0;
+  off_t written_ = 0;
+  off_t synced_ = 0;
+};
 
 // A device or FIFO: opened as it is, neither created nor replaced. Opening a
 // FIFO waits for its reader.
@@ -174,6 +233,8 @@ void writeInPlace(const std::string& path, std::string_view bytes) {
 }
 
 }  // namespace
+
+double outputIoSeconds() { return 1e-9 * static_cast<double>(g_io_nanoseconds.load()); }
 
 void installOutputSignalHandlers() {
   g_stderr_is_terminal = ::isatty(STDERR_FILENO) != 0;
@@ -229,14 +290,12 @@ void OutputFiles::writeStreaming(const std::string& path, const Producer& produc
       if (error != EEXIST) throw ExportError(writeFailure(path, error));
     }
   }
-  // The first write error is kept and later pieces are dropped; fsync and
-  // close report errors (a full disk) that write() may not. The data must be
-  // on disk before the rename makes it the file, or a crash could leave an
-  // empty file under the final name.
-  int error = 0;
+  // The data must be on disk before the rename makes it the file, or a crash
+  // could leave an empty file under the final name.
+  FileWriter writer(fd);
   try {
     produce([&](std::string_view piece) {
-      if (error == 0) error = writeAll(fd, piece);
+      writer.append(piece);
       if (progress_) progress_(static_cast<int64_t>(piece.size()));
     });
   } catch (...) {
@@ -245,9 +304,7 @@ void OutputFiles::writeStreaming(const std::string& path, const Producer& produc
     releaseSlot(staged.slot);
     throw;
   }
-  if (error == 0 && ::fsync(fd) != 0) error = errno;
-  if (::close(fd) != 0 && error == 0) error = errno;
-  if (error != 0) {
+  if (const int error = writer.finish(); error != 0) {
     ::unlink(staged.temporary.c_str());
     releaseSlot(staged.slot);
     throw ExportError(writeFailure(path, error));
@@ -274,6 +331,7 @@ std::vector<std::string> OutputFiles::commit() {
     else
       directories.insert(directoryOf(staged.final_path));
   }
+  IoTimer timer;
   DirectoryLocks locks(directories);
   SignalsDeferred signals_deferred;
   std::vector<std::string> written;

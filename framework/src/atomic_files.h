@@ -10,4 +10,8 @@ namespace mexport {
 // it once, first thing.
 void installOutputSignalHandlers();
 
+// Seconds this process has spent writing, syncing, closing and renaming the
+// files OutputFiles wrote: the I/O alone, without producing the bytes.
+double outputIoSeconds();
+
 }  // namespace mexport

@@ -31,7 +31,7 @@ struct ExportOutcome {
   std::vector<std::string> warnings;
   std::vector<EmitterFailure> failed_emitters;
   int64_t bytes_written = 0;  // by every emitter, committed or not
-  double write_seconds = 0;   // emitting, syncing and committing them
+  double write_seconds = 0;   // in write, fsync, close and rename (outputIoSeconds)
 };
 
 // Called once the strategy chain has run, before lowering, so the attempts can
