@@ -448,36 +448,133 @@ void recordReference(LoadedModel& model) {
     model.reference_outputs.push_back(seen.at(output).toTensor());
 }
 
-// Inlines every method and function call, as torch::jit::Inline does, but
-// inlines each callee's graph as compiled: Inline inlines the optimised graph
-// of each method, optimised on its own, which took 50 ms of BERT-base's
-// prepare stage. Callees are inlined into their callers bottom-up, so every
-// node keeps its whole call stack, and each callee is inlined once.
+// The function a prim::CallMethod or prim::CallFunction node calls, if it is
+// a graph.
+torch::jit::GraphFunction* calleeOf(Node* node) {
+  if (node->kind() != c10::prim::CallMethod && node->kind() != c10::prim::CallFunction)
+    return nullptr;
+  return torch::jit::tryToGraphFunction(node);
+}
+
+// Inlines every method and function call, as torch::jit::Inline does, with
+// two differences that make it faster:
+//  - each callee's graph is inlined as compiled, once, callees first (so every
+//    node keeps its whole call stack). Inline inlines each method's optimised
+//    graph, optimised on its own: 50 ms of BERT-base's 55.
+//  - a function's graph is built by appending, callee bodies included. Inline
+//    inserts each body before its call node, and a block whose nodes are
+//    inserted one after another at the same place renumbers all its nodes
+//    every few dozen: 0.25 s to inline a 192-layer encoder into forward.
 class Inliner {
  public:
-  void inlineCalls(torch::jit::Block* block) {
-    for (Node* node = block->param_node()->next(); node != block->return_node();) {
-      Node* next = node->next();
-      torch::jit::GraphFunction* callee = nullptr;
-      if (node->kind() == c10::prim::CallMethod || node->kind() == c10::prim::CallFunction)
-        callee = torch::jit::tryToGraphFunction(node);
-      if (callee == nullptr) {
-        for (torch::jit::Block* sub : node->blocks()) inlineCalls(sub);
+  // A copy of `source` with every call inlined.
+  std::shared_ptr<torch::jit::Graph> inlined(torch::jit::Graph& source) {
+    auto result = std::make_shared<torch::jit::Graph>();
+    std::unordered_map<Value*, Value*> env;
+    for (Value* input : source.inputs()) env[input] = result->addInput()->copyMetadata(input);
+    const auto lookup = [&](Value* value) { return env.at(value); };
+    for (Node* node : source.nodes()) {
+      std::vector<Value*> outputs;
+      if (torch::jit::GraphFunction* callee = calleeOf(node)) {
+        outputs = appendBody(*result, node, callee, lookup);
       } else {
-        if (node->kind() == c10::prim::CallFunction) node->removeInput(0);  // the function
-        torch::jit::inlineCallTo(node, callee, inlined(callee));
+        Node* copy = result->appendNode(result->createClone(node, lookup));
+        for (torch::jit::Block* block : copy->blocks()) inlineInPlace(block);
+        outputs.assign(copy->outputs().begin(), copy->outputs().end());
       }
-      node = next;
+      for (size_t i = 0; i < outputs.size(); ++i) env[node->outputs()[i]] = outputs[i];
     }
+    for (Value* output : source.outputs()) result->registerOutput(env.at(output));
+    return result;
   }
 
  private:
-  torch::jit::Graph* inlined(torch::jit::GraphFunction* callee) {
+  torch::jit::Graph& inlinedCallee(torch::jit::GraphFunction* callee) {
     auto found = graphs_.find(callee);
-    if (found != graphs_.end()) return found->second.get();
-    std::shared_ptr<torch::jit::Graph> graph = callee->graph()->copy();
-    inlineCalls(graph->block());
-    return graphs_.emplace(callee, std::move(graph)).first->second.get();
+    if (found != graphs_.end()) return *found->second;
+    std::shared_ptr<torch::jit::Graph> graph = inlined(*callee->graph());
+    return *graphs_.emplace(callee, std::move(graph)).first->second;
+  }
+
+  // Appends the inlined body of `callee` for the call `call`, whose inputs
+  // `lookup` maps into `graph`, and returns the values standing for the
+  // call's outputs. Call stacks and names are set as inlineCallTo sets them.
+  template <typename Lookup>
+  std::vector<Value*> appendBody(torch::jit::Graph& graph, Node* call,
+                                 torch::jit::GraphFunction* callee, const Lookup& lookup) {
+    const torch::jit::InlinedCallStackPtr frame = callFrame(graph, call, callee, lookup);
+    std::vector<Value*> arguments;
+    for (Value* input : call->inputs()) arguments.push_back(lookup(input));
+    if (call->kind() == c10::prim::CallFunction)
+      arguments.erase(arguments.begin());  // the function
+    Node* last = graph.return_node()->prev();
+    std::unordered_map<Value*, Value*> value_map;
+    std::vector<Value*> outputs =
+        torch::jit::insertGraph(graph, inlinedCallee(callee), arguments, value_map);
+    CallStacks stacks{callee, frame, {}};
+    for (Node* node = last->next(); node != graph.return_node(); node = node->next())
+      stacks.push(node);
+    for (size_t i = 0; i < outputs.size(); ++i)
+      if (call->output(i)->hasDebugName()) outputs[i]->setDebugName(call->output(i)->debugName());
+    return outputs;
+  }
+
+  // The call stack inlineCallTo gives a node of `callee`'s body inlined for
+  // `call`, which names the module instance the call runs in. libtorch does
+  // not export the constructor of that name, so the frame is taken from
+  // inlining a one-node body for a copy of the call, then removed.
+  template <typename Lookup>
+  static torch::jit::InlinedCallStackPtr callFrame(torch::jit::Graph& graph, Node* call,
+                                                   torch::jit::GraphFunction* callee,
+                                                   const Lookup& lookup) {
+    Node* probe = graph.appendNode(graph.createClone(call, lookup));
+    if (probe->kind() == c10::prim::CallFunction) probe->removeInput(0);  // the function
+    torch::jit::Graph body;
+    for (size_t i = 0; i < probe->inputs().size(); ++i) body.addInput();
+    Node* marker = body.appendNode(body.create(c10::prim::Uninitialized, 1));
+    for (size_t i = 0; i < probe->outputs().size(); ++i) body.registerOutput(marker->output());
+    torch::jit::inlineCallTo(probe, callee, &body);
+    Node* inlined_marker = graph.return_node()->prev();
+    torch::jit::InlinedCallStackPtr frame = *inlined_marker->callstack();
+    inlined_marker->destroy();
+    return frame;
+  }
+
+  // Puts one call's frame under the call stacks of the nodes of its body.
+  struct CallStacks {
+    torch::jit::GraphFunction* callee;
+    torch::jit::InlinedCallStackPtr frame;  // for a node with no stack of its own
+    std::unordered_map<torch::jit::InlinedCallStack*, torch::jit::InlinedCallStackPtr> made;
+
+    void push(Node* node) {
+      if (const auto stack = node->callstack()) {
+        auto found = made.find(stack->get());
+        if (found == made.end())
+          found = made.emplace(stack->get(),
+                               c10::make_intrusive<torch::jit::InlinedCallStack>(
+                                   *stack, callee, frame->source_range(), frame->module_instance()))
+                      .first;
+        node->setCallStack(found->second);
+      } else {
+        node->setCallStack(frame);
+      }
+      for (torch::jit::Block* block : node->blocks())
+        for (Node* inner : block->nodes()) push(inner);
+    }
+  };
+
+  // The calls in a block of a control-flow node, inlined where they are.
+  void inlineInPlace(torch::jit::Block* block) {
+    for (Node* node = block->param_node()->next(); node != block->return_node();) {
+      Node* next = node->next();
+      if (torch::jit::GraphFunction* callee = calleeOf(node)) {
+        if (node->kind() == c10::prim::CallFunction) node->removeInput(0);  // the function
+        torch::jit::inlineCallTo(node, callee, &inlinedCallee(callee));
+      } else {
+        for (torch::jit::Block* sub : node->blocks()) inlineInPlace(sub);
+      }
+      node = next;
+    }
   }
 
   std::unordered_map<torch::jit::GraphFunction*, std::shared_ptr<torch::jit::Graph>> graphs_;
@@ -633,8 +730,8 @@ LoadedModel loadModel(const Config& config, ReferenceRun run) {
   model.prepared.module = &model.module;
   model.prepared.tree = buildModuleTree(model.module, config.tag_style);
 
-  auto graph = model.module.get_method("forward").graph()->copy();
-  Inliner().inlineCalls(graph->block());
+  std::shared_ptr<torch::jit::Graph> graph =
+      Inliner().inlined(*model.module.get_method("forward").graph());
   const size_t user_inputs = graph->inputs().size() - 1;
   if (config.inputs.size() != user_inputs) {
     std::vector<std::string> arguments, given;
