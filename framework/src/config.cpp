@@ -215,8 +215,8 @@ Config parseConfig(const std::string& text, const std::string& file) {
   if (const YAML::Node e = root["export"]) {
     r.checkKeys(e, "export",
                 {"output", "opset", "strategy", "fallback", "priority", "min_coverage",
-                 "root_fallback", "isolation", "strategy_timeout", "hierarchy", "tag_style",
-                 "external_data", "external_data_threshold"});
+                 "root_fallback", "isolation", "strategy_timeout", "reference_timeout", "hierarchy",
+                 "tag_style", "external_data", "external_data_threshold"});
     if (e["output"]) c.output = r.path(e["output"], "export.output");
     if (e["opset"]) c.opset = r.scalar<int>(e["opset"], "export.opset", "an integer");
     if (e["strategy"])
@@ -240,6 +240,13 @@ Config parseConfig(const std::string& text, const std::string& file) {
       if (!(c.strategy_timeout > 0))
         r.fail(e["strategy_timeout"],
                "'export.strategy_timeout' must be a positive number of seconds");
+    }
+    if (e["reference_timeout"]) {
+      c.reference_timeout = r.scalar<double>(e["reference_timeout"], "export.reference_timeout",
+                                             "a number of seconds");
+      if (!(c.reference_timeout >= 0))
+        r.fail(e["reference_timeout"],
+               "'export.reference_timeout' must be a number of seconds (0: no limit)");
     }
     if (e["hierarchy"]) {
       const std::string h =
@@ -336,6 +343,8 @@ void checkConfig(const Config& c) {
     throw UsageError(fmt::format("{}: opset {} is not supported; use 14 to 17", where, c.opset));
   if (!(c.strategy_timeout > 0))
     throw UsageError(where + ": the strategy timeout must be a positive number of seconds");
+  if (!(c.reference_timeout >= 0))
+    throw UsageError(where + ": the reference timeout must be a number of seconds (0: no limit)");
   if (c.inputs.empty())
     throw UsageError(
         where + ": no inputs given; list them under 'inputs:' or pass --input NAME:1x16:int64");

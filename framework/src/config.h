@@ -44,6 +44,8 @@ struct Config {
   bool root_fallback = false;     // untagged nodes go to the root module, provenance root
   bool isolate = false;           // `isolation: process`: each strategy runs in a child process
   double strategy_timeout = 120;  // seconds, for isolated strategies
+  double reference_timeout =
+      600;  // seconds a run of the model may take (reference, validation); 0: none
   HierarchyMode hierarchy = HierarchyMode::kTags;
   TagStyle tag_style = TagStyle::kClass;
   ExternalData external_data = ExternalData::kAuto;                 // weights in <output>.data

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "atomic_files.h"
+#include "deadline.h"
 #include "emitters/builtin_emitters.h"
 #include "lowering/driver.h"
 #include "lowering/ops.h"
@@ -160,8 +161,13 @@ ExportOutcome runExport(const Config& config, const Registry& registry, Progress
     std::vector<std::string> input_names;
     for (const auto& spec : config.inputs) input_names.push_back(spec.name);
     std::unordered_map<std::string, at::Tensor> onnx_values;
-    result.numeric_checks = checkOutputs(lowered.model, model, input_names, config.atol,
-                                         config.rtol, &onnx_values, &progress);
+    runWithDeadline(
+        "validation", "export.reference_timeout", config.reference_timeout,
+        [&] {
+          result.numeric_checks = checkOutputs(lowered.model, model, input_names, config.atol,
+                                               config.rtol, &onnx_values, &progress);
+        },
+        [] { return std::string("raise the limit, or export with --no-validate"); });
     const bool passed = std::all_of(result.numeric_checks.begin(), result.numeric_checks.end(),
                                     [](const NumericCheck& c) { return c.passed; });
     if (!passed) {

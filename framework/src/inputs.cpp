@@ -106,7 +106,8 @@ std::string npyBytes(const at::Tensor& value) {
   return bytes;
 }
 
-std::vector<at::Tensor> makeInputs(const std::vector<InputSpec>& specs, uint64_t seed) {
+std::vector<at::Tensor> makeInputs(const std::vector<InputSpec>& specs, uint64_t seed,
+                                   InputValues values) {
   std::vector<at::Tensor> inputs;
   for (size_t i = 0; i < specs.size(); ++i) {
     const InputSpec& spec = specs[i];
@@ -129,7 +130,9 @@ std::vector<at::Tensor> makeInputs(const std::vector<InputSpec>& specs, uint64_t
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed + i);
     const auto options = at::TensorOptions().dtype(type);
     at::Tensor t;
-    if (spec.fill) {
+    if (values == InputValues::kMetaOnly) {
+      t = at::empty(spec.shape, options.device(c10::kMeta));
+    } else if (spec.fill) {
       t = at::full(spec.shape, *spec.fill, options);
     } else if (at::isFloatingType(type)) {
       t = spec.range ? at::empty(spec.shape, at::kDouble)

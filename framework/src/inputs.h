@@ -10,7 +10,11 @@
 
 namespace mexport {
 
-std::vector<at::Tensor> makeInputs(const std::vector<InputSpec>& specs, uint64_t seed);
+// kMetaOnly makes generated inputs meta tensors: their dtypes and sizes, no
+// values and no memory, for a run on meta tensors.
+enum class InputValues { kReal, kMetaOnly };
+std::vector<at::Tensor> makeInputs(const std::vector<InputSpec>& specs, uint64_t seed,
+                                   InputValues values = InputValues::kReal);
 
 // Reads a little-endian, C-ordered .npy file (format 1.0-3.0).
 at::Tensor readNpy(const std::string& path);

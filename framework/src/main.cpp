@@ -7,10 +7,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <iostream>
 
 #include "atomic_files.h"
 #include "commands/commands.h"
+#include "deadline.h"
 #include "export.h"
 #include "mexport/errors.h"
 
@@ -70,8 +72,7 @@ int runCommand(std::vector<std::string> args) {
       if (name == c.name) return c.run(args);
     throw UsageError(fmt::format("unknown command '{}'; see mexport --help", name));
   } catch (const Error& e) {
-    std::cerr << (::isatty(STDERR_FILENO) ? "\r\033[K" : "")
-              << "mexport: error: " << firstLine(e.what()) << "\n";
+    printErrorLine(e.what());
     return e.exitCode();
   } catch (const boost::program_options::error& e) {
     std::cerr << "mexport: error: " << e.what() << " (mexport --help)\n";
@@ -96,9 +97,27 @@ int runCommand(std::vector<std::string> args) {
 #endif
 }
 
+// An exception that escapes where none may (a destructor, a noexcept
+// function, a libtorch callback) would abort with a core dump; it ends the
+// command with one line and exit code 1 instead.
+[[noreturn]] void reportUncaughtException() {
+  std::string what = "an unknown exception";
+  try {
+    if (const std::exception_ptr error = std::current_exception()) std::rethrow_exception(error);
+    what = "std::terminate was called";
+  } catch (const std::exception& e) {
+    what = firstLine(e.what());
+  } catch (...) {
+  }
+  std::cerr << "mexport: internal error: " << what << "; please report it\n";
+  std::fflush(nullptr);
+  std::_Exit(1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::set_terminate(reportUncaughtException);
   installOutputSignalHandlers();  // an interrupted command leaves no unfinished file
   exitWithoutCleanup(runCommand(std::vector<std::string>(argv + 1, argv + argc)));
 }

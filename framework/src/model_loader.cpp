@@ -1,14 +1,12 @@
 #include "model_loader.h"
 
 #include <ATen/ATen.h>
-#include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <torch/csrc/jit/api/function_impl.h>
-#include <torch/csrc/jit/passes/canonicalize_graph_fuser_ops.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/passes/lower_tuples.h>
-#include <torch/csrc/jit/runtime/interpreter.h>
 #include <torch/csrc/jit/serialization/import.h>
 
 #include <filesystem>
@@ -16,8 +14,8 @@
 #include <unordered_set>
 
 #include "inputs.h"
-#include "meta_kernels.h"
 #include "mexport/errors.h"
+#include "reference_run.h"
 #include "stopwatch.h"
 #include "weight_buffers.h"
 
@@ -166,210 +164,11 @@ void flattenOutput(Value* value, std::vector<const Value*>& out) {
   out.push_back(value);
 }
 
-bool recordable(const Value* value) {
-  switch (value->type()->kind()) {
-    case c10::TypeKind::TensorType:
-    case c10::TypeKind::IntType:
-    case c10::TypeKind::FloatType:
-    case c10::TypeKind::NumberType:
-    case c10::TypeKind::BoolType:
-      return true;
-    default:
-      return false;
-  }
-}
-
-ValueInfo infoOf(const c10::IValue& value) {
-  if (value.isTensor()) return {value.toTensor().scalar_type(), value.toTensor().sizes().vec()};
-  if (value.isInt()) return {c10::ScalarType::Long, {}};
-  if (value.isDouble()) return {c10::ScalarType::Double, {}};
-  if (value.isBool()) return {c10::ScalarType::Bool, {}};
-  return {};
-}
-
-// The graph's inputs for a run: the example inputs, then the parameters.
-std::vector<c10::IValue> inputStack(const LoadedModel& model) {
-  std::vector<c10::IValue> stack(model.inputs.begin(), model.inputs.end());
-  for (const Parameter& p : model.parameters) stack.emplace_back(p.tensor);
-  return stack;
-}
-
-// --- values inside prim::If / prim::Loop blocks ---------------------------------
-//
-// The graph executor returns top-level values only. To record the values of
-// blocks, a copy of the graph is rewritten so that each of them escapes to the
-// top level: an If gains an output (its other branches return
-// prim::Uninitialized), a Loop a carried value (initially Uninitialized) that
-// ends up holding the last iteration's value. A branch that the example inputs
-// do not take is recorded by further runs in which the If's condition (and
-// those of the Ifs around it) is forced to a constant.
-
-// A copy of the prepared graph and the prepared value each copied value is.
-struct GraphCopy {
-  std::shared_ptr<torch::jit::Graph> graph;
-  std::unordered_map<const Value*, const Value*> original;  // copy -> prepared
-  std::unordered_map<const Node*, Node*> copy_of;           // prepared -> copy
-};
-
-void mapBlock(const torch::jit::Block* from, torch::jit::Block* to, GraphCopy& copy) {
-  for (size_t i = 0; i < from->inputs().size(); ++i)
-    copy.original[to->inputs()[i]] = from->inputs()[i];
-  auto it = to->nodes().begin();
-  for (const Node* node : from->nodes()) {
-    Node* twin = *it++;
-    copy.copy_of[node] = twin;
-    for (size_t i = 0; i < node->outputs().size(); ++i)
-      copy.original[twin->outputs()[i]] = node->outputs()[i];
-    for (size_t b = 0; b < node->blocks().size(); ++b)
-      mapBlock(node->blocks()[b], twin->blocks()[b], copy);
-  }
-}
-
-GraphCopy copyGraph(torch::jit::Graph& graph) {
-  GraphCopy copy;
-  copy.graph = graph.copy();
-  mapBlock(graph.block(), copy.graph->block(), copy);
-  return copy;
-}
-
-// Makes `value` visible at the top level of its graph (see above) and
-// returns the top-level value that carries it.
-Value* escapeToTop(Value* value) {
-  torch::jit::Block* block = value->node()->owningBlock();
-  Node* owner = block->owningNode();
-  if (owner == nullptr) return value;
-  torch::jit::Graph& graph = *owner->owningGraph();
-  auto uninitialized = [&](Node* before) {
-    torch::jit::WithInsertPoint guard(before);
-    return graph.insertNode(graph.createUninitialized(value->type()))->output();
-  };
-  if (owner->kind() == c10::prim::If) {
-    for (torch::jit::Block* branch : owner->blocks())
-      branch->registerOutput(branch == block ? value : uninitialized(branch->return_node()));
-  } else if (owner->kind() == c10::prim::Loop) {
-    owner->addInput(uninitialized(owner));
-    block->addInput()->setType(value->type());
-    block->registerOutput(value);
-  } else {
-    return nullptr;
-  }
-  return escapeToTop(owner->addOutput()->setType(value->type()));
-}
-
-// The recordable values of a block and of the blocks nested in it.
-void blockValues(torch::jit::Block* block, std::vector<Value*>& out) {
-  for (Value* input : block->inputs())
-    if (recordable(input)) out.push_back(input);
-  for (Node* node : block->nodes()) {
-    for (Value* output : node->outputs())
-      if (recordable(output)) out.push_back(output);
-    for (torch::jit::Block* sub : node->blocks()) blockValues(sub, out);
-  }
-}
-
-// Runs `graph` on `stack` and returns its one output. The graph executor, as
-// module.forward uses, turns a traced 0-d constant operand back into the
-// Python scalar it was (CanonicalizeOps), which does not promote: int64 * 2.5
-// is float32, not float64. The rest of what it does (profiling, optimising a
-// copy) took 80 ms of BERT-base's shapes run, so the interpreter runs a
-// canonicalised copy instead.
-c10::IValue runGraph(const std::shared_ptr<torch::jit::Graph>& graph,
-                     std::vector<c10::IValue> stack) {
-  c10::InferenceMode inference;
-  const std::shared_ptr<torch::jit::Graph> canonical = graph->copy();
-  torch::jit::CanonicalizeOps(canonical);
-  torch::jit::Code code(canonical, "forward");
-  torch::jit::InterpreterState(code).run(stack);
-  return stack.at(0);
-}
-
 // Runs `graph`, whose inputs are the prepared graph's (the example inputs,
 // then the parameters), on the example inputs.
 c10::IValue runOnExampleInputs(const LoadedModel& model,
                                const std::shared_ptr<torch::jit::Graph>& graph) {
   return runGraph(graph, inputStack(model));
-}
-
-// One run of a rewritten copy that records every block value it reaches into
-// model.values (values already recorded are kept). `forced` maps If nodes of
-// the prepared graph to the branch they must take. Returns false when the run
-// failed (a forced branch may not work on these inputs).
-bool recordBlocksOnce(LoadedModel& model, const std::unordered_map<const Node*, bool>& forced) {
-  GraphCopy copy = copyGraph(*model.prepared.graph);
-  for (const auto& [node, branch] : forced) {
-    Node* twin = copy.copy_of.at(node);
-    torch::jit::WithInsertPoint guard(twin);
-    twin->replaceInput(0, copy.graph->insertConstant(branch));
-  }
-  std::vector<Value*> inner;
-  for (Node* node : copy.graph->nodes())
-    for (torch::jit::Block* block : node->blocks()) blockValues(block, inner);
-  std::vector<Value*> returned;
-  std::vector<const Value*> probed;
-  for (Value* value : inner) {
-    auto original = copy.original.find(value);
-    Value* top = escapeToTop(value);
-    if (top == nullptr || original == copy.original.end()) continue;
-    returned.push_back(top);
-    probed.push_back(original->second);
-  }
-  if (returned.empty()) return true;
-  while (!copy.graph->outputs().empty()) copy.graph->eraseOutput(copy.graph->outputs().size() - 1);
-  copy.graph->registerOutput(copy.graph->appendNode(copy.graph->createTuple(returned))->output());
-
-  c10::IValue packed;
-  try {
-    packed = runOnExampleInputs(model, copy.graph);
-  } catch (const std::exception&) {  // c10::Error and whatever a forced branch throws
-    return false;
-  }
-  const auto& results = packed.toTupleRef().elements();
-  for (size_t i = 0; i < probed.size(); ++i) {
-    ValueInfo info = infoOf(results[i]);  // an Uninitialized value reads as None
-    if (info.dtype != c10::ScalarType::Undefined) model.values.emplace(probed[i], info);
-  }
-  return true;
-}
-
-// The If nodes, at any depth, with a branch whose values are not recorded.
-void ifsWithUnrecordedBranch(const torch::jit::Block* block, const LoadedModel& model,
-                             std::vector<std::pair<const Node*, bool>>& out) {
-  for (const Node* node : block->nodes()) {
-    if (node->kind() == c10::prim::If) {
-      for (size_t b = 0; b < 2; ++b) {
-        for (const Node* inner : node->blocks()[b]->nodes()) {
-          bool missing = false;
-          for (const Value* output : inner->outputs())
-            missing |= recordable(output) && !model.values.count(output);
-          if (missing) {
-            out.emplace_back(node, b == 0);
-            break;
-          }
-        }
-      }
-    }
-    for (const torch::jit::Block* sub : node->blocks()) ifsWithUnrecordedBranch(sub, model, out);
-  }
-}
-
-void recordBlockValues(LoadedModel& model) {
-  recordBlocksOnce(model, {});
-  // One forced run per branch still unknown, each also forcing the Ifs around
-  // it; bounded, since every run costs a forward pass.
-  const int kMaxForcedRuns = 16;
-  std::vector<std::pair<const Node*, bool>> pending;
-  ifsWithUnrecordedBranch(model.prepared.graph->block(), model, pending);
-  for (int run = 0; run < kMaxForcedRuns && run < static_cast<int>(pending.size()); ++run) {
-    const auto& [target, branch] = pending[run];
-    std::unordered_map<const Node*, bool> forced = {{target, branch}};
-    for (const Node* inner = target; inner->owningBlock()->owningNode() != nullptr;) {
-      const Node* outer = inner->owningBlock()->owningNode();
-      if (outer->kind() == c10::prim::If)
-        forced[outer] = outer->blocks()[0] == inner->owningBlock();
-      inner = outer;
-    }
-    recordBlocksOnce(model, forced);
-  }
 }
 
 // Runs the prepared graph on `stack` (runGraph), with every value of the
@@ -413,39 +212,6 @@ std::unordered_map<const Value*, c10::IValue> runRecordingValues(
   for (size_t i = 0; i < probed.size(); ++i)
     seen.emplace(probed[i], results[real_outputs.size() + i]);
   return seen;
-}
-
-// The dtype and sizes of every top-level value from a run on meta tensors:
-// every op computes its result's dtype and sizes as on CPU, without the
-// arithmetic (BERT-base's forward takes seconds, this a few milliseconds).
-// False when the graph needs real values: control flow, an op that reads a
-// tensor's contents (item, nonzero), or one with no meta kernel.
-bool recordShapesOnMeta(LoadedModel& model) {
-  if (model.prepared.has_control_flow) return false;
-  registerMissingMetaKernels();
-  std::vector<c10::IValue> stack;
-  for (const c10::IValue& input : inputStack(model)) {
-    const at::Tensor& t = input.toTensor();
-    stack.emplace_back(at::empty_strided(t.sizes(), t.strides(), t.options().device(c10::kMeta)));
-  }
-  std::unordered_map<const Value*, c10::IValue> seen;
-  try {
-    seen = runRecordingValues(model.prepared.graph, std::move(stack));
-  } catch (const std::exception&) {
-    return false;
-  }
-  for (const auto& [value, ivalue] : seen) model.values[value] = infoOf(ivalue);
-  return true;
-}
-
-// Throws (c10::Error, or the interpreter's std::runtime_error) when the forward fails on the
-// example inputs.
-void recordReference(LoadedModel& model) {
-  const auto seen = runRecordingValues(model.prepared.graph, inputStack(model));
-  for (const auto& [value, ivalue] : seen) model.values[value] = infoOf(ivalue);
-  if (model.prepared.has_control_flow) recordBlockValues(model);
-  for (const Value* output : model.outputs)
-    model.reference_outputs.push_back(seen.at(output).toTensor());
 }
 
 // The function a prim::CallMethod or prim::CallFunction node calls, if it is
@@ -580,6 +346,112 @@ class Inliner {
   std::unordered_map<torch::jit::GraphFunction*, std::shared_ptr<torch::jit::Graph>> graphs_;
 };
 
+// Gives an If whose result is a tuple built in each branch (an early
+// `return a, b`) one result per element, and rebuilds the tuple after it, for
+// LowerSimpleTuples to take apart: no tuple crosses the If any more.
+// LowerAllTuples would do this too, but it fails an internal assertion on
+// some scripted graphs.
+void splitTupleResults(torch::jit::Block* block) {
+  for (Node* node : block->nodes()) {
+    for (torch::jit::Block* sub : node->blocks()) splitTupleResults(sub);
+    if (node->kind() != c10::prim::If) continue;
+    for (size_t i = 0; i < node->outputs().size();) {
+      const auto tuple = node->output(i)->type()->cast<c10::TupleType>();
+      const bool built =
+          tuple &&
+          std::all_of(node->blocks().begin(), node->blocks().end(), [&](torch::jit::Block* branch) {
+            return branch->outputs()[i]->node()->kind() == c10::prim::TupleConstruct;
+          });
+      if (!built) {
+        ++i;
+        continue;
+      }
+      std::vector<Value*> elements;
+      for (const c10::TypePtr& type : tuple->elements())
+        elements.push_back(node->addOutput()->setType(type));
+      for (torch::jit::Block* branch : node->blocks()) {
+        Node* construct = branch->outputs()[i]->node();
+        for (Value* element : construct->inputs()) branch->registerOutput(element);
+        branch->eraseOutput(i);
+      }
+      torch::jit::Graph& graph = *node->owningGraph();
+      torch::jit::WithInsertPoint guard(node->next());
+      node->output(i)->replaceAllUsesWith(graph.insertNode(graph.createTuple(elements))->output());
+      node->eraseOutput(i);
+    }
+  }
+}
+
+// Replaces each aten::dim(x) by x's rank, which the meta walk found (the
+// example inputs fix every rank, as an ONNX file's inputs do), and
+// `rank in (1, 2)` by its answer, so that the rank checks of nn modules
+// (`if input.dim() not in (1, 2): raise`) fold away. True when the graph
+// changed.
+bool foldRankChecks(torch::jit::Block* block,
+                    const std::unordered_map<const Value*, ValueInfo>& values) {
+  bool changed = false;
+  for (Node* node : block->nodes()) {
+    for (torch::jit::Block* sub : node->blocks()) changed |= foldRankChecks(sub, values);
+    std::optional<c10::IValue> answer;
+    if (node->kind() == c10::aten::dim) {
+      if (auto info = values.find(node->input(0)); info != values.end())
+        answer = static_cast<int64_t>(info->second.sizes.size());
+    } else if (node->kind() == c10::aten::__contains__ &&
+               node->input(0)->node()->kind() == c10::prim::ListConstruct) {
+      const std::optional<c10::IValue> element = torch::jit::toIValue(node->input(1));
+      bool all_known = element.has_value() && element->isInt();
+      bool found = false;
+      for (const Value* item : node->input(0)->node()->inputs()) {
+        const std::optional<c10::IValue> known = torch::jit::toIValue(item);
+        all_known &= known.has_value() && known->isInt();
+        found |= all_known && known->toInt() == element->toInt();
+      }
+      if (all_known) answer = found;
+    }
+    if (!answer) continue;
+    torch::jit::WithInsertPoint guard(node);
+    node->output()->replaceAllUsesWith(node->owningGraph()->insertConstant(*answer));
+    changed = true;
+  }
+  return changed;
+}
+
+// The graph with every tuple taken apart, those that If and Loop carry (an
+// early return, a loop over a (h, c) state) included, when libtorch can; else
+// with the tuples that are built and read in one block taken apart.
+std::shared_ptr<torch::jit::Graph> withoutTuples(const std::shared_ptr<torch::jit::Graph>& graph) {
+  std::shared_ptr<torch::jit::Graph> lowered = graph->copy();
+  try {
+    torch::jit::LowerAllTuples(lowered);
+    return lowered;
+  } catch (const std::exception&) {  // a tuple it cannot take apart (TupleIndex by a variable)
+    torch::jit::LowerSimpleTuples(graph);
+    return graph;
+  }
+}
+
+// Replaces `x is None` and `x is not None` by a constant where the types
+// decide it: x's type cannot hold None (a Tensor), or can hold nothing else.
+void foldStaticNoneChecks(torch::jit::Block* block) {
+  for (Node* node : block->nodes()) {
+    for (torch::jit::Block* sub : node->blocks()) foldStaticNoneChecks(sub);
+    const bool is = node->kind() == c10::aten::__is__;
+    if (!is && node->kind() != c10::aten::__isnot__) continue;
+    std::optional<bool> same;  // whether the two are both None
+    const c10::TypePtr& a = node->input(0)->type();
+    const c10::TypePtr& b = node->input(1)->type();
+    const auto none = c10::NoneType::get();
+    const auto canBeNone = [&](const c10::TypePtr& t) { return none->isSubtypeOf(*t); };
+    if (*a == *none && *b == *none)
+      same = true;
+    else if ((*a == *none && !canBeNone(b)) || (*b == *none && !canBeNone(a)))
+      same = false;
+    if (!same) continue;
+    torch::jit::WithInsertPoint guard(node);
+    node->output()->replaceAllUsesWith(node->owningGraph()->insertConstant(is == *same));
+  }
+}
+
 bool hasControlFlow(const torch::jit::Block* block) {
   for (const Node* node : block->nodes())
     if (node->kind() == c10::prim::If || node->kind() == c10::prim::Loop) return true;
@@ -684,6 +556,26 @@ std::string describeForwardFailure(const LoadedModel& model, const Config& confi
                                    fmt::join(inputs, ", "), where));
 }
 
+// Refuses a real run whose example inputs and intermediate values (as the
+// meta walk estimates them) would not fit in the memory left: the kernel
+// would kill the process without a word.
+void checkReferenceFits(const LoadedModel& model, const MetaWalk& walk, ReferenceRun run,
+                        const Config& config) {
+  int64_t input_bytes = 0;
+  for (const at::Tensor& input : model.inputs) input_bytes += static_cast<int64_t>(input.nbytes());
+  const std::optional<int64_t> available = availableMemoryBytes();
+  if (!available || input_bytes + walk.peak_bytes <= *available) return;
+  const bool validation_is_why = run == ReferenceRun::kOutputs && walk.complete;
+  throw ExportError(fmt::format(
+      "the reference run would need about {:.1f} GB at these example inputs ({:.1f} GB of "
+      "inputs, {:.1f} GB of intermediate values at most, reached at {}) but {:.1f} GB of memory "
+      "is available; {}smaller example inputs in {}",
+      (input_bytes + walk.peak_bytes) / 1e9, input_bytes / 1e9, walk.peak_bytes / 1e9,
+      walk.peak_node, *available / 1e9,
+      validation_is_why ? "export with --no-validate, which needs no real run, or use " : "use ",
+      config.source.empty() ? "the --input flags" : config.source));
+}
+
 }  // namespace
 
 std::string sourceLocation(const torch::jit::Node& node) {
@@ -745,27 +637,48 @@ LoadedModel loadModel(const Config& config, ReferenceRun run) {
         fmt::join(arguments, ", "), config.inputs.size(), fmt::join(given, ", ")));
   }
   model.parameters = AttributeResolver(*graph, model.module).run();
+  splitTupleResults(graph->block());
+  graph = withoutTuples(graph);
+  foldStaticNoneChecks(graph->block());
+  // Folds what the None checks decided: `if x is not None` branches, and int
+  // and bool arithmetic on constants. Tensors are never folded.
+  torch::jit::ConstantPropagationImmutableTypes(graph);
+  torch::jit::EliminateDeadCode(graph);
   for (size_t i = 0; i < model.parameters.size(); ++i)
     model.prepared.parameters[graph->inputs()[user_inputs + i]] = model.parameters[i].path;
-  torch::jit::LowerSimpleTuples(graph);
-  torch::jit::EliminateDeadCode(graph);
   model.prepared.graph = graph;
   model.prepared.has_control_flow = hasControlFlow(graph->block());
   for (Value* output : graph->outputs()) flattenOutput(output, model.outputs);
 
-  model.inputs = makeInputs(config.inputs, config.seed);
+  // The walk needs the inputs' dtypes and sizes only: an input too big for
+  // memory is refused before it is made.
+  model.inputs = makeInputs(config.inputs, config.seed, InputValues::kMetaOnly);
   model.timings.emplace_back("prepare", clock.lap());
-  if (run == ReferenceRun::kShapes && recordShapesOnMeta(model)) {
-    model.timings.emplace_back("shapes", clock.lap());
-    return model;
+  MetaWalk walk = walkOnMeta(model, {});
+  if (foldRankChecks(graph->block(), model.values)) {
+    torch::jit::ConstantPropagationImmutableTypes(graph);
+    torch::jit::EliminateDeadCode(graph);
+    model.prepared.has_control_flow = hasControlFlow(graph->block());
+    model.outputs.clear();
+    for (Value* output : graph->outputs()) flattenOutput(output, model.outputs);
+    walk = walkOnMeta(model, {});
   }
+  model.timings.emplace_back("shapes", clock.lap());
+  if (run == ReferenceRun::kShapes && walk.complete) return model;
+
+  checkReferenceFits(model, walk, run, config);
+  model.inputs = makeInputs(config.inputs, config.seed);
+  RunRecords records;
   try {
-    recordReference(model);
+    records = runReference(model, run == ReferenceRun::kOutputs, config.reference_timeout);
   } catch (const c10::Error& e) {
     throw ExportError(describeForwardFailure(model, config, e.what_without_backtrace()));
   } catch (const std::exception& e) {  // the interpreter's own error for an op that failed
     throw ExportError(describeForwardFailure(model, config, e.what()));
   }
+  // Values the run did not reach (branches not taken, loops not entered) keep
+  // the walk's types, now from the run's exact values where it had them.
+  walkOnMeta(model, records);
   model.timings.emplace_back("reference", clock.lap());
   return model;
 }

@@ -69,5 +69,23 @@ TEST(WeightBuffers, OnlyWholeBuffersMadeInsideTheScopeMove) {
   EXPECT_TRUE(takeWeightBytes(inside).has_value());
 }
 
+// Kernels take scratch space through raw_allocate / raw_deallocate, which
+// require each allocation's context to be its data and a raw deleter: a
+// storage made inside the scope keeps this allocator for good.
+TEST(WeightBuffers, RawAllocationsWorkInsideTheScope) {
+  const WeightBufferScope scope;
+  c10::Allocator* allocator = c10::GetCPUAllocator();
+  for (const size_t size : {size_t{16}, kWeightBufferMinBytes, kWeightBufferMinBytes * 4}) {
+    void* data = allocator->raw_allocate(size);
+    ASSERT_NE(data, nullptr);
+    std::memset(data, 7, size);
+    allocator->raw_deallocate(data);
+  }
+  at::Tensor large = at::ones({64, 1024});
+  EXPECT_EQ(large.storage().data_ptr().get_context(), large.data_ptr());
+  large.resize_({128, 1024});  // regrows through the storage's allocator
+  EXPECT_EQ(large.size(0), 128);
+}
+
 }  // namespace
 }  // namespace mexport

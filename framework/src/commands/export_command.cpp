@@ -48,6 +48,8 @@ int runExportCommand(const CommandArgs& args) {
       "write the weights to <output>.data beside the ONNX file (export.external_data: always)")(
       "isolate", po::bool_switch(), "run each strategy in a child process (isolation: process)")(
       "strategy-timeout", po::value<double>(), "seconds an isolated strategy may run")(
+      "reference-timeout", po::value<double>(),
+      "seconds a run of the model may take, 0 for no limit (export.reference_timeout)")(
       "list-ops", po::bool_switch(), "list the ops the converter registry covers")(
       "quiet", po::bool_switch(), "print errors only")("verbose", po::bool_switch(),
                                                        "print each stage")(
@@ -89,6 +91,8 @@ int runExportCommand(const CommandArgs& args) {
   if (vm["external-data"].as<bool>()) config.external_data = ExternalData::kAlways;
   if (vm["isolate"].as<bool>()) config.isolate = true;
   if (vm.count("strategy-timeout")) config.strategy_timeout = vm["strategy-timeout"].as<double>();
+  if (vm.count("reference-timeout"))
+    config.reference_timeout = vm["reference-timeout"].as<double>();
   if (vm["with-graphml"].as<bool>()) {
     bool listed = false;
     for (const auto& e : config.emitters) listed = listed || e.name == "graphml";

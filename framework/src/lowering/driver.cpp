@@ -61,7 +61,7 @@ void setTensorType(onnx::ValueInfoProto& info, c10::ScalarType dtype,
     auto name = dynamic.find(static_cast<int64_t>(axis));
     if (name != dynamic.end())
       dim->set_dim_param(name->second);
-    else
+    else if (sizes[axis] >= 0)  // -1: varies between loop iterations or branches
       dim->set_dim_value(sizes[axis]);
   }
 }

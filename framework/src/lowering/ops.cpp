@@ -13,6 +13,7 @@ void populateBuiltinOps(ConverterRegistry& registry) {
   populateInplaceOps(registry);
   populateLinearOps(registry);
   populateNormalizationOps(registry);
+  populateQuantizationOps(registry);
   populateRecurrentOps(registry);
   populateReductionOps(registry);
   populateShapeOps(registry);

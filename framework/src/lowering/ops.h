@@ -15,6 +15,7 @@ void populateEmbeddingOps(ConverterRegistry& registry);      // ops_embedding.cp
 void populateInplaceOps(ConverterRegistry& registry);        // ops_inplace.cpp
 void populateLinearOps(ConverterRegistry& registry);         // ops_linear.cpp
 void populateNormalizationOps(ConverterRegistry& registry);  // ops_normalization.cpp
+void populateQuantizationOps(ConverterRegistry& registry);   // ops_quantization.cpp
 void populateRecurrentOps(ConverterRegistry& registry);      // ops_recurrent.cpp
 void populateReductionOps(ConverterRegistry& registry);      // ops_reduction.cpp
 void populateShapeOps(ConverterRegistry& registry);          // ops_shape.cpp

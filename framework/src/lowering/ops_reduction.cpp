@@ -52,6 +52,20 @@ ConverterFn reduction(const std::string& onnx_op) {
   };
 }
 
+// any / all(self) over everything, or (self, dim, keepdim): ONNX reduces
+// numbers, not bools, so the flags reduce as 0 / 1 by ReduceMax / ReduceMin.
+ConverterFn flagReduction(const std::string& onnx_op) {
+  return [onnx_op](LoweringContext& ctx, const Node& node) {
+    const std::string flags = ctx.op1("Cast", {ctx.inAs(node.input(0), c10::kBool)},
+                                      {attr::i("to", onnxType(c10::kInt))});
+    const bool whole = node.inputs().size() == 1;
+    const std::vector<int64_t> dims = whole ? std::vector<int64_t>{} : reductionDims(ctx, node, 1);
+    const bool keepdim = !whole && !isAbsent(ctx, node, 2) && ctx.constBool(node.input(2));
+    ctx.bind(node.output(0), ctx.op1("Cast", {reduce(ctx, onnx_op, flags, dims, keepdim)},
+                                     {attr::i("to", onnxType(c10::kBool))}));
+  };
+}
+
 // max/min in their three forms: max(self) over everything, max(self, other)
 // elementwise, and max(self, dim, keepdim) -> (values, indices).
 ConverterFn extremum(const std::string& reduce_op, const std::string& elementwise_op,
@@ -132,6 +146,8 @@ void populateReductionOps(ConverterRegistry& registry) {
   onOps(registry, {"aten::min"}, 12, family, extremum("ReduceMin", "Min", "ArgMin"));
   onOps(registry, {"aten::argmax"}, 11, family, argExtremum("ArgMax"));
   onOps(registry, {"aten::argmin"}, 11, family, argExtremum("ArgMin"));
+  onOps(registry, {"aten::any"}, 1, family, flagReduction("ReduceMax"));
+  onOps(registry, {"aten::all"}, 1, family, flagReduction("ReduceMin"));
   onOps(registry, {"aten::cumsum"}, 11, family, convertCumsum);
   onOps(registry, {"aten::norm", "aten::linalg_vector_norm"}, 1, family, convertNorm);
 }

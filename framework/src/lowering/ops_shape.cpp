@@ -512,7 +512,9 @@ ConverterFn trilu(bool upper) {
 
 // --- aliases ------------------------------------------------------------------
 
-// contiguous, clone, detach, ...: the same values, so the same ONNX tensor.
+// contiguous, clone, detach, ..., and prim::unchecked_cast (a value whose
+// Optional type a None check refined): the same values, so the same ONNX
+// tensor.
 void convertAlias(LoweringContext& ctx, const Node& node) { bindToInput(ctx, node); }
 
 // dropout(input, p, train) and its variants are the identity at inference,
@@ -528,7 +530,8 @@ void convertDropout(LoweringContext& ctx, const Node& node) {
 
 // --- dtype conversions --------------------------------------------------------
 
-// to(...) in all its overloads, type_as, NumToTensor: the
+// to(...) in all its overloads, type_as, NumToTensor, and tensor(data, ...) of
+// a number or an int list (an ONNX tensor already, see LoweringContext::in): the
 // result is the input in the dtype the reference run recorded, whatever the
 // arguments say (device, copy and memory format do not matter in ONNX).
 void convertToResultType(LoweringContext& ctx, const Node& node) {
@@ -647,7 +650,7 @@ void populateShapeOps(ConverterRegistry& registry) {
 
   onOps(registry,
         {"aten::contiguous", "aten::clone", "aten::detach", "aten::detach_", "aten::lift_fresh",
-         "aten::alias"},
+         "aten::alias", "prim::unchecked_cast"},
         1, family, convertAlias);
   onOps(registry,
         {"aten::dropout", "aten::dropout_", "aten::feature_dropout", "aten::feature_dropout_",
@@ -655,8 +658,9 @@ void populateShapeOps(ConverterRegistry& registry) {
          "aten::feature_alpha_dropout_"},
         1, family, convertDropout);
 
-  onOps(registry, {"aten::to", "aten::type_as", "aten::_to_copy", "prim::NumToTensor"}, 6, family,
-        convertToResultType);
+  onOps(registry,
+        {"aten::to", "aten::type_as", "aten::_to_copy", "prim::NumToTensor", "aten::tensor"}, 6,
+        family, convertToResultType);
   onOps(registry, {"aten::Int", "aten::Float", "aten::Bool", "aten::ScalarImplicit"}, 6, family,
         convertTensorToNumber);
 

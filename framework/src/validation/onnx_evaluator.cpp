@@ -81,6 +81,15 @@ std::vector<int64_t> toInts(const at::Tensor& t) {
 
 bool present(const Tensors& in, size_t i) { return i < in.size() && in[i].defined(); }
 
+// A quantization scale or zero point shaped to broadcast against `x`: one
+// value for the tensor, or a 1-D one along `axis`.
+at::Tensor alongAxis(const at::Tensor& v, const at::Tensor& x, int64_t axis) {
+  if (v.dim() == 0) return v;
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape.at(axis) = v.numel();
+  return v.numel() == 1 ? v.reshape({}) : v.reshape(shape);
+}
+
 // Pads as ONNX lists them ([x1_begin, x2_begin, ..., x1_end, ...]) for the
 // trailing spatial dims, in at::pad's order (last dim first).
 std::vector<int64_t> torchPads(const std::vector<int64_t>& pads) {
@@ -537,6 +546,24 @@ const std::map<std::string, Op>& ops() {
       if (a.i("exclusive", 0)) r = r - x;
       return Tensors{a.i("reverse", 0) ? r.flip(axis) : r};
     };
+    // Quantization: per tensor, or per slice along `axis` with 1-D scales.
+    t["QuantizeLinear"] = [](const onnx::NodeProto& n, const Tensors& in) {
+      const int64_t axis = axisOf(Attrs(n).i("axis", 1), in[0].dim());
+      const at::Tensor zero_point = present(in, 2) ? in[2] : at::zeros({}, at::kByte);
+      const bool is_signed = zero_point.scalar_type() == at::kChar;
+      const at::Tensor q = at::round(in[0] / alongAxis(in[1], in[0], axis)) +
+                           alongAxis(zero_point, in[0], axis).to(in[0].scalar_type());
+      return Tensors{
+          at::clamp(q, is_signed ? -128 : 0, is_signed ? 127 : 255).to(zero_point.scalar_type())};
+    };
+    t["DequantizeLinear"] = [](const onnx::NodeProto& n, const Tensors& in) {
+      const int64_t axis = axisOf(Attrs(n).i("axis", 1), in[0].dim());
+      const at::Tensor scale = alongAxis(in[1], in[0], axis);
+      const at::Tensor zero_point = present(in, 2)
+                                        ? alongAxis(in[2], in[0], axis).to(scale.scalar_type())
+                                        : at::zeros({}, scale.options());
+      return Tensors{(in[0].to(scale.scalar_type()) - zero_point) * scale};
+    };
     // Reductions.
     t["ReduceSum"] = [](const onnx::NodeProto& n, const Tensors& in) {
       return reduce(n, in, true, [](auto& x, auto axes, bool keep) {
@@ -633,7 +660,11 @@ const std::map<std::string, Op>& ops() {
 
 using Values = std::unordered_map<std::string, at::Tensor>;
 
-void runGraph(const onnx::GraphProto& graph, Values& values, ProgressListener* progress = nullptr);
+// Runs `graph`'s nodes with `values` in scope, adding what they compute; with
+// `last_readers` (name -> index of the last node reading it), each name is
+// dropped after that node.
+void runGraph(const onnx::GraphProto& graph, Values& values, ProgressListener* progress = nullptr,
+              const std::unordered_map<std::string, int>* last_readers = nullptr);
 
 const onnx::GraphProto& subgraph(const onnx::NodeProto& node, const std::string& name) {
   const auto* a = Attrs(node).find(name);
@@ -682,8 +713,42 @@ Tensors runLoop(const onnx::NodeProto& node, const Tensors& in, const Values& va
   return out;
 }
 
-void runGraph(const onnx::GraphProto& graph, Values& values, ProgressListener* progress) {
-  for (const auto& init : graph.initializer()) values[init.name()] = tensorFromProto(init);
+// The names a node reads, those its sub-graphs read from enclosing scopes
+// included (and, harmlessly, the sub-graphs' own).
+void namesRead(const onnx::NodeProto& node, std::vector<std::string>& out) {
+  out.insert(out.end(), node.input().begin(), node.input().end());
+  for (const auto& attribute : node.attribute())
+    if (attribute.has_g())
+      for (const auto& inner : attribute.g().node()) namesRead(inner, out);
+}
+
+// The index of the last node of `graph` reading each name; graph outputs are
+// read after every node.
+std::unordered_map<std::string, int> lastReaders(const onnx::GraphProto& graph) {
+  std::unordered_map<std::string, int> last;
+  for (int i = 0; i < graph.node_size(); ++i) {
+    std::vector<std::string> read;
+    namesRead(graph.node(i), read);
+    for (const std::string& name : read) last[name] = i;
+  }
+  for (const auto& output : graph.output()) last[output.name()] = graph.node_size();
+  return last;
+}
+
+// An initializer's tensor, reading raw data in place: the model outlives the
+// run, and a copy would hold the weights twice.
+at::Tensor initializerTensor(const onnx::TensorProto& proto) {
+  if (!proto.has_raw_data()) return tensorFromProto(proto);
+  const std::vector<int64_t> dims(proto.dims().begin(), proto.dims().end());
+  const auto options = at::TensorOptions().dtype(torchType(proto.data_type()));
+  at::Tensor view = at::from_blob(const_cast<char*>(proto.raw_data().data()), dims, options);
+  if (view.nbytes() != proto.raw_data().size()) return tensorFromProto(proto);  // names the error
+  return view;
+}
+
+void runGraph(const onnx::GraphProto& graph, Values& values, ProgressListener* progress,
+              const std::unordered_map<std::string, int>* last_readers) {
+  for (const auto& init : graph.initializer()) values[init.name()] = initializerTensor(init);
   int64_t done = 0;
   for (const auto& node : graph.node()) {
     if (progress) progress->advance(++done, graph.node_size(), ProgressListener::Unit::kNodes);
@@ -726,6 +791,15 @@ void runGraph(const onnx::GraphProto& graph, Values& values, ProgressListener* p
     }
     for (int i = 0; i < node.output_size() && i < static_cast<int>(out.size()); ++i)
       if (!node.output(i).empty()) values[node.output(i)] = out[i];
+    if (last_readers == nullptr) continue;
+    const int index = static_cast<int>(done - 1);
+    std::vector<std::string> read;
+    namesRead(node, read);
+    read.insert(read.end(), node.output().begin(), node.output().end());
+    for (const std::string& name : read) {
+      auto last = last_readers->find(name);
+      if (last == last_readers->end() || last->second == index) values.erase(name);
+    }
   }
 }
 
@@ -770,7 +844,7 @@ std::vector<std::string> OnnxEvaluator::supportedOps() {
 }
 
 std::unordered_map<std::string, at::Tensor> OnnxEvaluator::run(
-    const std::map<std::string, at::Tensor>& inputs, ProgressListener* progress) const {
+    const std::map<std::string, at::Tensor>& inputs, ProgressListener* progress, Keep keep) const {
   c10::InferenceMode guard;
   Values values;
   const onnx::GraphProto& graph = model_.graph();
@@ -788,7 +862,12 @@ std::unordered_map<std::string, at::Tensor> OnnxEvaluator::run(
           "no value given for the ONNX input '{}'; name the config's inputs like the model's",
           input.name()));
   }
-  runGraph(graph, values, progress);
+  if (keep == Keep::kEverything) {
+    runGraph(graph, values, progress);
+    return values;
+  }
+  const std::unordered_map<std::string, int> last_readers = lastReaders(graph);
+  runGraph(graph, values, progress, &last_readers);
   return values;
 }
 

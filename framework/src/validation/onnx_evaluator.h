@@ -21,11 +21,18 @@ class OnnxEvaluator {
  public:
   explicit OnnxEvaluator(const onnx::ModelProto& model);
 
-  // Runs the main graph on inputs named like the graph inputs; returns every
-  // tensor it computed (intermediates included), by ONNX name. Reports the
-  // main graph's nodes as they run when `progress` is given.
+  // What run() returns.
+  enum class Keep {
+    kEverything,  // every tensor computed, intermediates included
+    kOutputs,     // the graph outputs; each intermediate is freed after its last reader
+  };
+
+  // Runs the main graph on inputs named like the graph inputs; returns the
+  // tensors `keep` says, by ONNX name. Initializers are read in place, never
+  // copied. Reports the main graph's nodes as they run when `progress` is given.
   std::unordered_map<std::string, at::Tensor> run(const std::map<std::string, at::Tensor>& inputs,
-                                                  ProgressListener* progress = nullptr) const;
+                                                  ProgressListener* progress = nullptr,
+                                                  Keep keep = Keep::kEverything) const;
 
   // The ONNX op types the evaluator implements.
   static std::vector<std::string> supportedOps();
