@@ -5,6 +5,7 @@ an ONNX file."""
 import collections
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -98,3 +99,17 @@ def onnx_node_count(path):
         return len(onnx.load(path, load_external_data=False).graph.node)
     except Exception:
         return None
+
+
+def machine():
+    """The machine a benchmark ran on: CPUs, CPU model, RAM, system."""
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
+    return {"cpus": os.cpu_count(), "cpu": cpu, "ram_gb": round(mem_kb / 1024 ** 2, 1),
+            "system": platform.platform()}

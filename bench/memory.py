@@ -40,7 +40,6 @@ its stderr, and the script goes on with the next one.
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -55,7 +54,7 @@ REPO = os.path.abspath(os.path.join(HERE, ".."))
 MODELS_DIR = os.path.join(REPO, "tests", "models")
 BERT_CONFIG = os.path.join(REPO, "configs", "bert.yaml")
 sys.path.insert(0, HERE)
-from common import MEASURE_WRAPPER, PYTHON  # noqa: E402
+from common import MEASURE_WRAPPER, PYTHON, machine  # noqa: E402
 
 GOAL = 1.5  # mexport's peak (validating) over PyTorch's forward peak, both above their baselines
 
@@ -244,18 +243,6 @@ def describe_inputs(specs):
 
 # --- main -------------------------------------------------------------------------
 
-def machine():
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kb = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
-    return f"{os.cpu_count()} CPUs, {cpu}, {mem_kb / 1024 ** 2:.1f} GB RAM, {platform.platform()}"
-
-
 def ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b else "-"
 
@@ -287,7 +274,9 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
 
     try:
-        print(f"machine: {machine()}", flush=True)
+        m = machine()
+        print(f"machine: {m['cpus']} CPUs, {m['cpu']}, {m['ram_gb']} GB RAM, {m['system']}",
+              flush=True)
         starts = [run([mexport, "--version"], args.timeout) for _ in range(3)]
         bad = next((s["error"] for s in starts if s["error"]), None)
         if bad:

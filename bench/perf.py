@@ -47,7 +47,6 @@ import argparse
 import ctypes
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -60,7 +59,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, ".."))
 MODELS_DIR = os.path.join(REPO, "tests", "models")
 sys.path.insert(0, HERE)
-from common import PYTHON, measure, onnx_node_count, peer_command  # noqa: E402
+from common import PYTHON, machine, measure, onnx_node_count, peer_command  # noqa: E402
 
 BERT_BASE = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                  intermediate_size=3072)
@@ -231,19 +230,6 @@ def jit_load_seconds(model_path, repeat):
 def metadata_of(onnx_path):
     with open(onnx_path[:-len(".onnx")] + "_htp_metadata.json") as f:
         return json.load(f)
-
-
-def machine():
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kb = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
-    return {"cpus": os.cpu_count(), "cpu": cpu, "ram_gb": round(mem_kb / 1024 ** 2, 1),
-            "system": platform.platform()}
 
 
 def load_average():

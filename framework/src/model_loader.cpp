@@ -13,6 +13,7 @@
 #include <regex>
 #include <unordered_set>
 
+#include "graph_rewrites.h"
 #include "inputs.h"
 #include "mexport/errors.h"
 #include "reference_run.h"
@@ -346,110 +347,15 @@ class Inliner {
   std::unordered_map<torch::jit::GraphFunction*, std::shared_ptr<torch::jit::Graph>> graphs_;
 };
 
-// Gives an If whose result is a tuple built in each branch (an early
-// `return a, b`) one result per element, and rebuilds the tuple after it, for
-// LowerSimpleTuples to take apart: no tuple crosses the If any more.
-// LowerAllTuples would do this too, but it fails an internal assertion on
-// some scripted graphs.
-void splitTupleResults(torch::jit::Block* block) {
-  for (Node* node : block->nodes()) {
-    for (torch::jit::Block* sub : node->blocks()) splitTupleResults(sub);
-    if (node->kind() != c10::prim::If) continue;
-    for (size_t i = 0; i < node->outputs().size();) {
-      const auto tuple = node->output(i)->type()->cast<c10::TupleType>();
-      const bool built =
-          tuple &&
-          std::all_of(node->blocks().begin(), node->blocks().end(), [&](torch::jit::Block* branch) {
-            return branch->outputs()[i]->node()->kind() == c10::prim::TupleConstruct;
-          });
-      if (!built) {
-        ++i;
-        continue;
-      }
-      std::vector<Value*> elements;
-      for (const c10::TypePtr& type : tuple->elements())
-        elements.push_back(node->addOutput()->setType(type));
-      for (torch::jit::Block* branch : node->blocks()) {
-        Node* construct = branch->outputs()[i]->node();
-        for (Value* element : construct->inputs()) branch->registerOutput(element);
-        branch->eraseOutput(i);
-      }
-      torch::jit::Graph& graph = *node->owningGraph();
-      torch::jit::WithInsertPoint guard(node->next());
-      node->output(i)->replaceAllUsesWith(graph.insertNode(graph.createTuple(elements))->output());
-      node->eraseOutput(i);
-    }
-  }
-}
-
-// Replaces each aten::dim(x) by x's rank, which the meta walk found (the
-// example inputs fix every rank, as an ONNX file's inputs do), and
-// `rank in (1, 2)` by its answer, so that the rank checks of nn modules
-// (`if input.dim() not in (1, 2): raise`) fold away. True when the graph
-// changed.
-bool foldRankChecks(torch::jit::Block* block,
-                    const std::unordered_map<const Value*, ValueInfo>& values) {
-  bool changed = false;
-  for (Node* node : block->nodes()) {
-    for (torch::jit::Block* sub : node->blocks()) changed |= foldRankChecks(sub, values);
-    std::optional<c10::IValue> answer;
-    if (node->kind() == c10::aten::dim) {
-      if (auto info = values.find(node->input(0)); info != values.end())
-        answer = static_cast<int64_t>(info->second.sizes.size());
-    } else if (node->kind() == c10::aten::__contains__ &&
-               node->input(0)->node()->kind() == c10::prim::ListConstruct) {
-      const std::optional<c10::IValue> element = torch::jit::toIValue(node->input(1));
-      bool all_known = element.has_value() && element->isInt();
-      bool found = false;
-      for (const Value* item : node->input(0)->node()->inputs()) {
-        const std::optional<c10::IValue> known = torch::jit::toIValue(item);
-        all_known &= known.has_value() && known->isInt();
-        found |= all_known && known->toInt() == element->toInt();
-      }
-      if (all_known) answer = found;
-    }
-    if (!answer) continue;
-    torch::jit::WithInsertPoint guard(node);
-    node->output()->replaceAllUsesWith(node->owningGraph()->insertConstant(*answer));
-    changed = true;
-  }
-  return changed;
-}
-
-// The graph with every tuple taken apart, those that If and Loop carry (an
-// early return, a loop over a (h, c) state) included, when libtorch can; else
-// with the tuples that are built and read in one block taken apart.
-std::shared_ptr<torch::jit::Graph> withoutTuples(const std::shared_ptr<torch::jit::Graph>& graph) {
-  std::shared_ptr<torch::jit::Graph> lowered = graph->copy();
-  try {
-    torch::jit::LowerAllTuples(lowered);
-    return lowered;
-  } catch (const std::exception&) {  // a tuple it cannot take apart (TupleIndex by a variable)
-    torch::jit::LowerSimpleTuples(graph);
-    return graph;
-  }
-}
-
-// Replaces `x is None` and `x is not None` by a constant where the types
-// decide it: x's type cannot hold None (a Tensor), or can hold nothing else.
-void foldStaticNoneChecks(torch::jit::Block* block) {
-  for (Node* node : block->nodes()) {
-    for (torch::jit::Block* sub : node->blocks()) foldStaticNoneChecks(sub);
-    const bool is = node->kind() == c10::aten::__is__;
-    if (!is && node->kind() != c10::aten::__isnot__) continue;
-    std::optional<bool> same;  // whether the two are both None
-    const c10::TypePtr& a = node->input(0)->type();
-    const c10::TypePtr& b = node->input(1)->type();
-    const auto none = c10::NoneType::get();
-    const auto canBeNone = [&](const c10::TypePtr& t) { return none->isSubtypeOf(*t); };
-    if (*a == *none && *b == *none)
-      same = true;
-    else if ((*a == *none && !canBeNone(b)) || (*b == *none && !canBeNone(a)))
-      same = false;
-    if (!same) continue;
-    torch::jit::WithInsertPoint guard(node);
-    node->output()->replaceAllUsesWith(node->owningGraph()->insertConstant(is == *same));
-  }
+// Folds what the None and rank checks decided (`if x is not None` branches)
+// and int and bool arithmetic on constants; tensors are never folded. Then
+// lifts writes out of If and Loop blocks: constant propagation drops a
+// loop-carried value the body passes through unchanged, which a written
+// tensor is.
+void foldConstants(std::shared_ptr<torch::jit::Graph>& graph) {
+  torch::jit::ConstantPropagationImmutableTypes(graph);
+  torch::jit::EliminateDeadCode(graph);
+  liftWritesOutOfBlocks(*graph);
 }
 
 bool hasControlFlow(const torch::jit::Block* block) {
@@ -637,13 +543,9 @@ LoadedModel loadModel(const Config& config, ReferenceRun run) {
         fmt::join(arguments, ", "), config.inputs.size(), fmt::join(given, ", ")));
   }
   model.parameters = AttributeResolver(*graph, model.module).run();
-  splitTupleResults(graph->block());
   graph = withoutTuples(graph);
   foldStaticNoneChecks(graph->block());
-  // Folds what the None checks decided: `if x is not None` branches, and int
-  // and bool arithmetic on constants. Tensors are never folded.
-  torch::jit::ConstantPropagationImmutableTypes(graph);
-  torch::jit::EliminateDeadCode(graph);
+  foldConstants(graph);
   for (size_t i = 0; i < model.parameters.size(); ++i)
     model.prepared.parameters[graph->inputs()[user_inputs + i]] = model.parameters[i].path;
   model.prepared.graph = graph;
@@ -655,9 +557,10 @@ LoadedModel loadModel(const Config& config, ReferenceRun run) {
   model.inputs = makeInputs(config.inputs, config.seed, InputValues::kMetaOnly);
   model.timings.emplace_back("prepare", clock.lap());
   MetaWalk walk = walkOnMeta(model, {});
-  if (foldRankChecks(graph->block(), model.values)) {
-    torch::jit::ConstantPropagationImmutableTypes(graph);
-    torch::jit::EliminateDeadCode(graph);
+  // Both rewrites read the walk's types; the walk then types what they made.
+  const bool folded = foldRankChecks(graph->block(), model.values);
+  if (splitOptionals(*graph, model.values) || folded) {
+    foldConstants(graph);
     model.prepared.has_control_flow = hasControlFlow(graph->block());
     model.outputs.clear();
     for (Value* output : graph->outputs()) flattenOutput(output, model.outputs);

@@ -284,8 +284,11 @@ std::optional<Abstract> standIn(const Value* value) {
 // Two sightings of one value (the branches of an If, a Loop's carried value
 // before and after an iteration) as one.
 std::optional<Abstract> merge(const std::optional<Abstract>& a, const std::optional<Abstract>& b) {
-  if (!a || !b) {
-    std::optional<Abstract> known = a ? a : b;
+  // One side unknown, or None where the other holds a value (an Optional):
+  // the other side's type, its sizes unknown.
+  const bool one_none = a && b && a->value.isNone() != b->value.isNone();
+  if (!a || !b || one_none) {
+    std::optional<Abstract> known = (a && !a->value.isNone()) ? a : b;
     if (known) {
       known->exact = false;
       std::fill(known->sizes.begin(), known->sizes.end(), -1);
@@ -748,8 +751,8 @@ class MetaWalker {
       } else if (auto walked = infos_.find(value);
                  walked != infos_.end() && !conflicts_.count(value)) {
         values.emplace(value, walked->second);
-      } else {
-        complete = false;
+      } else if (value->type()->kind() != c10::TypeKind::OptionalType) {
+        complete = false;  // an Optional that is None on every path has no type to know
       }
     };
     for (const Value* input : block->inputs()) take(input);
@@ -811,6 +814,8 @@ std::optional<int64_t> availableMemoryBytes() {
 }
 
 bool recordable(const Value* value) {
+  if (const auto optional = value->type()->cast<c10::OptionalType>())  // when it holds a tensor
+    return optional->getElementType()->kind() == c10::TypeKind::TensorType;
   switch (value->type()->kind()) {
     case c10::TypeKind::TensorType:
     case c10::TypeKind::IntType:

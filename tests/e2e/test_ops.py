@@ -97,8 +97,29 @@ def read_outputs(directory):
     return arrays
 
 
-class OpFamilyTest(unittest.TestCase):
-    """Export, run in ONNX Runtime, compare with PyTorch."""
+def assert_outputs_match(case, what, expected, actual, rtol=RTOL, atol=ATOL, float16_rtol=1e-2,
+                         atol_scaled=False):
+    """ONNX Runtime's outputs (name, array) against PyTorch's (tensors): the
+    count, each shape, the dtype of floats, floats within rtol / atol (atol
+    times the output's largest magnitude with `atol_scaled`; float16 with
+    `float16_rtol`), other dtypes exactly."""
+    case.assertEqual(len(actual), len(expected), f"{what}: number of outputs")
+    for i, (want, (output_name, got)) in enumerate(zip(expected, actual)):
+        want = want.numpy()
+        message = f"{what}: output {i} ({output_name})"
+        case.assertEqual(list(got.shape), list(want.shape), message + ": shape")
+        if np.issubdtype(want.dtype, np.floating):
+            case.assertEqual(got.dtype, want.dtype, message + ": dtype")
+            tolerance = float16_rtol if want.dtype == np.float16 else rtol
+            scale = max(1.0, float(np.abs(want).max())) if atol_scaled and want.size else 1.0
+            np.testing.assert_allclose(got, want, rtol=tolerance, atol=atol * scale,
+                                       err_msg=message)
+        else:
+            np.testing.assert_array_equal(got.astype(want.dtype), want, err_msg=message)
+
+
+class EndToEndTest(unittest.TestCase):
+    """Skips when the binary, node or onnxruntime-node is missing."""
 
     @classmethod
     def setUpClass(cls):
@@ -106,6 +127,10 @@ class OpFamilyTest(unittest.TestCase):
         if reason:
             raise unittest.SkipTest(reason)
         torch.set_num_threads(1)  # the machine is shared with a compiler
+
+
+class OpFamilyTest(EndToEndTest):
+    """Export, run in ONNX Runtime, compare with PyTorch."""
 
     def check(self, name, module, inputs):
         """Traces `module` on `inputs` (name -> tensor, in forward() order),
@@ -134,17 +159,9 @@ class OpFamilyTest(unittest.TestCase):
         run(["node", ORT_RUN, onnx_path, in_dir, out_dir], "ort_run.js")
         actual = read_outputs(out_dir)
 
-        self.assertEqual(len(actual), len(expected), f"{name}: number of outputs")
-        for i, (want, (output_name, got)) in enumerate(zip(expected, actual)):
-            want = want.numpy()
-            self.assertEqual(output_name, "output" if i == 0 else f"output_{i}")
-            message = f"{name}: output {i} ({output_name})"
-            self.assertEqual(list(got.shape), list(want.shape), message + ": shape")
-            if np.issubdtype(want.dtype, np.floating):
-                self.assertEqual(got.dtype, want.dtype, message + ": dtype")
-                np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=message)
-            else:
-                np.testing.assert_array_equal(got.astype(want.dtype), want, err_msg=message)
+        self.assertEqual([output_name for output_name, _ in actual],
+                         ["output" if i == 0 else f"output_{i}" for i in range(len(actual))])
+        assert_outputs_match(self, name, expected, actual)
 
     # --- one test per converter family ------------------------------------
 

@@ -146,13 +146,7 @@ def qat_model(qconfig, observers_on):
     return model
 
 
-class RunSafetyTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        reason = test_ops.skip_reason()
-        if reason:
-            raise unittest.SkipTest(reason)
-        torch.set_num_threads(1)  # the machine is shared with a compiler
+class RunSafetyTest(test_ops.EndToEndTest):
 
     def test_a_forward_that_never_ends_fails_at_the_reference_timeout(self):
         directory = fresh("endless")

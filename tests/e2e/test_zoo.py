@@ -103,18 +103,8 @@ def export_and_compare(case, name, module, inputs, dynamic, scripted=False, extr
         write_inputs(in_dir, run_inputs)
         test_ops.run(["node", test_ops.ORT_RUN, onnx_path, in_dir, out_dir], "ort_run.js")
         actual = test_ops.read_outputs(out_dir)
-        case.assertEqual(len(actual), len(expected), f"{name}: number of outputs")
-        for i, (want, (output_name, got)) in enumerate(zip(expected, actual)):
-            want = want.numpy()
-            message = f"{name} (run {index}): output {i} ({output_name})"
-            case.assertEqual(list(got.shape), list(want.shape), message + ": shape")
-            if np.issubdtype(want.dtype, np.floating):
-                case.assertEqual(got.dtype, want.dtype, message + ": dtype")
-                tolerance = 1e-2 if want.dtype == np.float16 else test_ops.RTOL
-                atol = test_ops.ATOL * (max(1.0, float(np.abs(want).max())) if scale_atol else 1)
-                np.testing.assert_allclose(got, want, rtol=tolerance, atol=atol, err_msg=message)
-            else:
-                np.testing.assert_array_equal(got.astype(want.dtype), want, err_msg=message)
+        test_ops.assert_outputs_match(case, f"{name} (run {index})", expected, actual,
+                                      atol_scaled=scale_atol)
     return model
 
 
@@ -145,13 +135,7 @@ def write_inputs(directory, inputs):
         test_ops.DTYPES = saved
 
 
-class ZooTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        reason = test_ops.skip_reason()
-        if reason:
-            raise unittest.SkipTest(reason)
-        torch.set_num_threads(1)  # the machine is shared with a compiler
+class ZooTest(test_ops.EndToEndTest):
 
     def check_vision(self, name, size):
         # Random weights give logits of 10 to 1e3, where float32 summation

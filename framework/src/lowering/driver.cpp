@@ -75,6 +75,20 @@ void setTensorRank(onnx::ValueInfoProto& info, c10::ScalarType dtype, int64_t ra
   for (int64_t d = 0; d < rank; ++d) shape->add_dim();
 }
 
+// Renames tensors in `graph` and in its sub-graphs, which read their
+// enclosing graphs' tensors by name.
+void renameTensors(onnx::GraphProto& graph,
+                   const std::unordered_map<std::string, std::string>& renames) {
+  for (auto& node : *graph.mutable_node()) {
+    for (auto& name : *node.mutable_input())
+      if (auto it = renames.find(name); it != renames.end()) name = it->second;
+    for (auto& name : *node.mutable_output())
+      if (auto it = renames.find(name); it != renames.end()) name = it->second;
+    for (auto& attribute : *node.mutable_attribute())
+      if (attribute.has_g()) renameTensors(*attribute.mutable_g(), renames);
+  }
+}
+
 // Node and tensor names are unique across a model and all its sub-graphs.
 struct NameTable {
   std::unordered_map<std::string, int> counts;
@@ -193,12 +207,7 @@ class OnnxBuilder final : public LoweringContext {
       for (size_t d = 0; d < type.sizes.size(); ++d)
         info->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim();
     }
-    for (auto& node : *graph_.mutable_node()) {
-      for (auto& name : *node.mutable_input())
-        if (auto it = renames.find(name); it != renames.end()) name = it->second;
-      for (auto& name : *node.mutable_output())
-        if (auto it = renames.find(name); it != renames.end()) name = it->second;
-    }
+    renameTensors(graph_, renames);
     for (auto& [value, name] : names_)
       if (auto it = renames.find(name); it != renames.end()) name = it->second;
   }

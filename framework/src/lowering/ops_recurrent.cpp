@@ -1,5 +1,6 @@
 // Recurrent layers: lstm, gru, rnn_tanh, rnn_relu (nn.LSTM, nn.GRU, nn.RNN),
-// multi-layer, bidirectional, batch_first or not.
+// multi-layer, bidirectional, batch_first or not; and their cells (nn.LSTMCell,
+// nn.GRUCell, nn.RNNCell).
 //
 // Each torch layer becomes one ONNX LSTM / GRU / RNN node (both directions in
 // one node). PyTorch stacks the gates of a weight in another order than ONNX,
@@ -65,6 +66,26 @@ std::string stackDirections(LoweringContext& ctx, const std::vector<std::string>
   return ctx.op1("Concat", unsqueezed, {attr::i("axis", 0)});
 }
 
+// A direction's B: the input and hidden biases, gates reordered, end to end.
+std::string packedBias(LoweringContext& ctx, const CellKind& kind, const Value* b_ih,
+                       const Value* b_hh) {
+  return ctx.op1("Concat", {reorderGates(ctx, kind, b_ih), reorderGates(ctx, kind, b_hh)},
+                 {attr::i("axis", 0)});
+}
+
+// One ONNX LSTM / GRU / RNN node on X, W, R, B (or none), the initial states
+// and `dirs` directions; returns Y, Y_h (and Y_c).
+std::vector<std::string> recurrentNode(LoweringContext& ctx, const CellKind& kind,
+                                       std::vector<std::string> inputs, int64_t hidden,
+                                       int64_t dirs) {
+  inputs.insert(inputs.begin() + 4, LoweringContext::none());  // sequence_lens
+  Attributes attributes = kind.extra_attributes;
+  attributes.push_back(attr::i("hidden_size", hidden));
+  attributes.push_back(attr::s("direction", dirs == 2 ? "bidirectional" : "forward"));
+  if (!kind.activation.empty()) attributes.push_back(activations(kind.activation, dirs));
+  return ctx.op(kind.onnx_op, inputs, kind.has_cell_state ? 3 : 2, attributes);
+}
+
 // lstm(input, hx[], params[], has_biases, num_layers, dropout, train,
 // bidirectional, batch_first), gru(input, hx, params, ...), rnn_tanh and
 // rnn_relu(input, hx, params, ...). params hold, per layer and direction,
@@ -100,30 +121,18 @@ ConverterFn recurrent(CellKind kind) {
         const size_t first = (layer * dirs + dir) * per_direction;
         w.push_back(reorderGates(ctx, kind, params[first]));
         r.push_back(reorderGates(ctx, kind, params[first + 1]));
-        if (has_biases)
-          b.push_back(ctx.op1("Concat",
-                              {reorderGates(ctx, kind, params[first + 2]),
-                               reorderGates(ctx, kind, params[first + 3])},
-                              {attr::i("axis", 0)}));
+        if (has_biases) b.push_back(packedBias(ctx, kind, params[first + 2], params[first + 3]));
       }
       // The initial states of this layer: rows [layer * dirs, (layer + 1) * dirs).
       auto layerState = [&](const Value* state) {
         return ctx.op1("Slice", {ctx.in(state), ctx.makeInts({layer * dirs}),
                                  ctx.makeInts({(layer + 1) * dirs}), ctx.makeInts({0})});
       };
-      std::vector<std::string> inputs = {x,
-                                         stackDirections(ctx, w),
-                                         stackDirections(ctx, r),
+      std::vector<std::string> inputs = {x, stackDirections(ctx, w), stackDirections(ctx, r),
                                          has_biases ? stackDirections(ctx, b) : ctx.none(),
-                                         ctx.none(),
                                          layerState(states[0])};
       if (kind.has_cell_state) inputs.push_back(layerState(states[1]));
-      Attributes attributes = kind.extra_attributes;
-      attributes.push_back(attr::i("hidden_size", hidden));
-      attributes.push_back(attr::s("direction", bidirectional ? "bidirectional" : "forward"));
-      if (!kind.activation.empty()) attributes.push_back(activations(kind.activation, dirs));
-      std::vector<std::string> outputs =
-          ctx.op(kind.onnx_op, inputs, kind.has_cell_state ? 3 : 2, attributes);
+      std::vector<std::string> outputs = recurrentNode(ctx, kind, inputs, hidden, dirs);
       // Y is [seq, dirs, batch, H]; the next layer wants [seq, batch, dirs * H].
       std::string y = ctx.op1("Transpose", {outputs[0]}, {attr::ints("perm", {0, 2, 1, 3})});
       x = ctx.op1("Reshape", {y, ctx.makeInts({0, 0, -1})});
@@ -141,6 +150,31 @@ ConverterFn recurrent(CellKind kind) {
   };
 }
 
+// lstm_cell(input, hx[h, c], w_ih, w_hh, b_ih, b_hh), gru_cell, rnn_tanh_cell
+// and rnn_relu_cell(input, hx, ...): one step of nn.LSTMCell / GRUCell /
+// RNNCell (a decoder's loop body), as the ONNX op over a sequence of one.
+ConverterFn cell(CellKind kind) {
+  return [kind](LoweringContext& ctx, const Node& node) {
+    const auto unsqueezed = [&](const std::string& t) {
+      return ctx.op1("Unsqueeze", {t, ctx.makeInts({0})});
+    };
+    const bool has_biases = !isAbsent(ctx, node, 4);
+    std::vector<std::string> inputs = {
+        unsqueezed(ctx.in(node.input(0))), unsqueezed(reorderGates(ctx, kind, node.input(2))),
+        unsqueezed(reorderGates(ctx, kind, node.input(3))),
+        has_biases ? unsqueezed(packedBias(ctx, kind, node.input(4), node.input(5))) : ctx.none()};
+    const std::vector<const Value*> states = kind.has_cell_state
+                                                 ? ctx.listElements(node.input(1))
+                                                 : std::vector<const Value*>{node.input(1)};
+    for (const Value* state : states) inputs.push_back(unsqueezed(ctx.in(state)));
+    const std::vector<std::string> outputs =
+        recurrentNode(ctx, kind, inputs, ctx.sizes(node.input(3)).at(1), 1);
+    // Y_h (and Y_c) are [1, batch, H].
+    for (size_t i = 0; i < node.outputs().size(); ++i)
+      ctx.bind(node.output(i), ctx.op1("Squeeze", {outputs[i + 1], ctx.makeInts({0})}));
+  };
+}
+
 }  // namespace
 
 void populateRecurrentOps(ConverterRegistry& registry) {
@@ -150,6 +184,10 @@ void populateRecurrentOps(ConverterRegistry& registry) {
   onOps(registry, {"aten::gru"}, 14, family, recurrent(gruKind()));
   onOps(registry, {"aten::rnn_tanh"}, 14, family, recurrent(rnnKind("Tanh")));
   onOps(registry, {"aten::rnn_relu"}, 14, family, recurrent(rnnKind("Relu")));
+  onOps(registry, {"aten::lstm_cell"}, 14, family, cell(lstmKind()));
+  onOps(registry, {"aten::gru_cell"}, 14, family, cell(gruKind()));
+  onOps(registry, {"aten::rnn_tanh_cell"}, 14, family, cell(rnnKind("Tanh")));
+  onOps(registry, {"aten::rnn_relu_cell"}, 14, family, cell(rnnKind("Relu")));
 }
 
 }  // namespace mexport

@@ -18,9 +18,10 @@ using torch::jit::Value;
 
 // A list a loop fills, one element per iteration: built empty (`outs = []`),
 // appended to once at the top level of the body of a prim::Loop in the same
-// block, and read only after that loop (torch.stack / torch.cat). The Loop
-// gives its elements as one scan output, [iterations, element dims...].
-// Returns the append node, nullptr for any other list.
+// block, and read only after that loop (torch.stack / torch.cat, len,
+// indexing, a later loop over it). The Loop gives its elements as one scan
+// output, [iterations, element dims...]. Returns the append node, nullptr
+// for any other list.
 inline const Node* scanAppend(const Value* list) {
   const Node* made = list->node();
   if (made->kind() != c10::prim::ListConstruct || !made->inputs().empty()) return nullptr;
@@ -35,10 +36,13 @@ inline const Node* scanAppend(const Value* list) {
   }
   if (append == nullptr) return nullptr;
   const Node* loop = append->owningBlock()->owningNode();
-  for (const torch::jit::Use& use : list->uses())
-    if (use.user != append &&
-        (use.user->owningBlock() != made->owningBlock() || !use.user->isAfter(loop)))
-      return nullptr;
+  for (const torch::jit::Use& use : list->uses()) {
+    if (use.user == append) continue;
+    const Node* holder = use.user;  // the reader, or the If / Loop around it
+    while (holder != nullptr && holder->owningBlock() != made->owningBlock())
+      holder = holder->owningBlock()->owningNode();
+    if (holder == nullptr || !holder->isAfter(loop)) return nullptr;
+  }
   return append;
 }
 
