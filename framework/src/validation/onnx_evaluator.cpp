@@ -665,6 +665,7 @@ using Values = std::unordered_map<std::string, at::Tensor>;
 // dropped after that node.
 void runGraph(const onnx::GraphProto& graph, Values& values, ProgressListener* progress = nullptr,
               const std::unordered_map<std::string, int>* last_readers = nullptr);
+std::unordered_map<std::string, int> lastReaders(const onnx::GraphProto& graph);
 
 const onnx::GraphProto& subgraph(const onnx::NodeProto& node, const std::string& name) {
   const auto* a = Attrs(node).find(name);
@@ -678,7 +679,8 @@ Tensors runIf(const onnx::NodeProto& node, const Tensors& in, const Values& valu
   const onnx::GraphProto& branch =
       subgraph(node, in[0].item<bool>() ? "then_branch" : "else_branch");
   Values scope = values;
-  runGraph(branch, scope);
+  const std::unordered_map<std::string, int> last_readers = lastReaders(branch);
+  runGraph(branch, scope, nullptr, &last_readers);
   Tensors out;
   for (const auto& output : branch.output()) out.push_back(scope.at(output.name()));
   return out;
@@ -692,12 +694,14 @@ Tensors runLoop(const onnx::NodeProto& node, const Tensors& in, const Values& va
   Tensors carried(in.begin() + 2, in.end());
   const size_t scan_count = body.output_size() - 1 - carried.size();
   std::vector<Tensors> scans(scan_count);
+  // Each iteration frees what its body computed as it goes, as the main graph does.
+  const std::unordered_map<std::string, int> last_readers = lastReaders(body);
   for (int64_t i = 0; i < trips && keep_going; ++i) {
     Values scope = values;
     scope[body.input(0).name()] = at::scalar_tensor(i, at::kLong);
     scope[body.input(1).name()] = at::scalar_tensor(keep_going, at::kBool);
     for (size_t k = 0; k < carried.size(); ++k) scope[body.input(2 + k).name()] = carried[k];
-    runGraph(body, scope);
+    runGraph(body, scope, nullptr, &last_readers);
     keep_going = scope.at(body.output(0).name()).item<bool>();
     for (size_t k = 0; k < carried.size(); ++k) carried[k] = scope.at(body.output(1 + k).name());
     for (size_t k = 0; k < scan_count; ++k)
@@ -751,7 +755,8 @@ void runGraph(const onnx::GraphProto& graph, Values& values, ProgressListener* p
   for (const auto& init : graph.initializer()) values[init.name()] = initializerTensor(init);
   int64_t done = 0;
   for (const auto& node : graph.node()) {
-    if (progress) progress->advance(++done, graph.node_size(), ProgressListener::Unit::kNodes);
+    ++done;
+    if (progress) progress->advance(done, graph.node_size(), ProgressListener::Unit::kNodes);
     if (!node.domain().empty() && node.domain() != "ai.onnx")
       throw ExportError(fmt::format("node '{}': domain '{}' is not supported by the evaluator",
                                     node.name(), node.domain()));
