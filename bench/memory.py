@@ -13,8 +13,8 @@ Models (seeded; written to --work, a new temporary directory by default):
   loop_conv      *scripted*: a data-dependent `while` (until the activation's mean absolute
                  value is at most 0.02, at most 8 steps; 3 on a standard normal input) over a
                  Conv2d + ReLU block (halved each step), then a 1x1 Conv2d, on 1x16x256x256
-                 float32 (a prim::Loop in the graph). No BatchNorm: mexport refuses a
-                 scripted one.
+                 float32 (a prim::Loop in the graph). No BatchNorm, as when it was
+                 written, so that its figures stay comparable.
 
 For each model, each a whole process:
   torch    a fresh /usr/bin/python3 that imports torch, resets its peak RSS (writing 5 to
@@ -90,8 +90,8 @@ def loop_conv_model():
             self.conv = nn.Conv2d(channels, channels, 3, padding=1)
 
         def forward(self, x):
-            # No BatchNorm: mexport refuses a scripted one (its `bn_training` is not
-            # a constant in the scripted graph).
+            # No BatchNorm, as when mexport refused a scripted one: the figures stay
+            # comparable from run to run.
             return torch.relu(self.conv(x))
 
     class LoopConv(nn.Module):
