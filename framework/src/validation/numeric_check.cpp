@@ -25,16 +25,24 @@ NumericCheck compareTensor(const std::string& name, const at::Tensor& onnx, cons
                                 fmt::join(torch.sizes(), "x"));
     return check;
   }
-  if (onnx.numel() == 0) return check;
-  const at::Tensor a = onnx.to(at::kDouble), b = torch.to(at::kDouble);
-  const at::Tensor diff = (a - b).abs();
-  // NaN in the same places counts as equal, as in numpy.allclose(equal_nan=True).
-  const at::Tensor both_nan = at::isnan(a) & at::isnan(b);
-  const at::Tensor bad = (diff > atol + rtol * b.abs()) & ~both_nan;
-  const at::Tensor finite_diff = at::where(both_nan, at::zeros_like(diff), diff);
-  check.max_abs_diff = finite_diff.max().item<double>();
-  check.max_rel_diff = (finite_diff / b.abs().clamp_min(1e-12)).max().item<double>();
-  check.passed = !bad.any().item<bool>();
+  // In float64, a piece at a time: the temporaries of a whole large output
+  // would outweigh the output itself several times over.
+  constexpr int64_t kPiece = int64_t{1} << 18;
+  const at::Tensor all_onnx = onnx.reshape(-1), all_torch = torch.reshape(-1);
+  for (int64_t start = 0; start < all_onnx.numel(); start += kPiece) {
+    const int64_t length = std::min(kPiece, all_onnx.numel() - start);
+    const at::Tensor a = all_onnx.narrow(0, start, length).to(at::kDouble);
+    const at::Tensor b = all_torch.narrow(0, start, length).to(at::kDouble);
+    const at::Tensor diff = (a - b).abs();
+    // NaN in the same places counts as equal, as in numpy.allclose(equal_nan=True).
+    const at::Tensor both_nan = at::isnan(a) & at::isnan(b);
+    const at::Tensor bad = (diff > atol + rtol * b.abs()) & ~both_nan;
+    const at::Tensor finite_diff = at::where(both_nan, at::zeros_like(diff), diff);
+    check.max_abs_diff = std::max(check.max_abs_diff, finite_diff.max().item<double>());
+    check.max_rel_diff = std::max(
+        check.max_rel_diff, (finite_diff / b.abs().clamp_min(1e-12)).max().item<double>());
+    check.passed &= !bad.any().item<bool>();
+  }
   return check;
 }
 
