@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <optional>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "lowering/ops_util.h"
 #include "mexport/errors.h"
 #include "reference_run.h"
 
@@ -57,14 +59,6 @@ void splitTupleResults(torch::jit::Block* block) {
 
 // --- writes inside If and Loop --------------------------------------------------------
 
-// The writes the lowering takes (ops_inplace.cpp): the written tensor is
-// rebound to its new value, so a block that writes an outer tensor must hand
-// the new value out, as ONNX blocks cannot write to anything.
-bool isWrite(const Node* node) {
-  return node->kind() == c10::aten::fill_ || node->kind() == c10::aten::zero_ ||
-         node->kind() == c10::aten::copy_ || node->kind() == c10::aten::index_put_;
-}
-
 // The tensor a chain of slice / select views looks into.
 Value* baseOf(Value* value) {
   while (
@@ -81,17 +75,6 @@ Node* holderIn(Node* node, const Block* block) {
   return node;
 }
 
-// The tensors written in `block`, at any depth.
-void writtenIn(Block* block, std::vector<Value*>& out) {
-  for (Node* node : block->nodes()) {
-    if (isWrite(node)) {
-      Value* base = baseOf(node->input(0));
-      if (std::find(out.begin(), out.end(), base) == out.end()) out.push_back(base);
-    }
-    for (Block* sub : node->blocks()) writtenIn(sub, out);
-  }
-}
-
 // Makes uses of `old` after `node` (in its block, or nested in a later node
 // there) read `now`.
 void replaceUsesAfter(Value* old, const Node* node, Value* now) {
@@ -106,65 +89,276 @@ void replaceUsesAfter(Value* old, const Node* node, Value* now) {
   }
 }
 
-// Rewrites the If and Loop nodes of `block` so that every tensor one writes
+// Rewrites the If and Loop nodes of a block so that every tensor one writes
 // and that lives outside it flows out as a result (a Loop also carries it),
-// read after the node instead of the old value. Returns, for each tensor
-// written in `block`, its value at the block's end.
-std::unordered_map<Value*, Value*> liftWrites(Block* block) {
-  std::unordered_map<Value*, Value*> latest;
-  const std::vector<Node*> nodes(block->nodes().begin(), block->nodes().end());
-  for (Node* node : nodes) {
-    if (isWrite(node)) {
-      Value* base = baseOf(node->input(0));
-      latest.emplace(base, base);  // rebound in place by the lowering
-      continue;
-    }
-    std::vector<Value*> written;  // outer tensors the node's blocks write
-    if (node->kind() == c10::prim::Loop) {
-      Block* body = node->blocks()[0];
-      std::vector<Value*> inside;
-      writtenIn(body, inside);
-      for (Value* tensor : inside)
-        if (holderIn(tensor->node(), node->owningBlock()) != node) written.push_back(tensor);
-      std::vector<Value*> carried;
-      for (Value* tensor : written) {
-        node->addInput(tensor);
-        Value* current = body->addInput()->setType(tensor->type());
-        const std::vector<torch::jit::Use> uses = tensor->uses();
-        for (const torch::jit::Use& use : uses)
-          if (holderIn(use.user, body) != nullptr) use.user->replaceInput(use.offset, current);
-        carried.push_back(current);
+// read after the node instead of the old value. The writes are those the
+// lowering takes (ops_inplace.cpp: fill_, zero_, copy_, index_put_ through
+// views), whose tensor it rebinds to the new value, which an ONNX sub-graph
+// cannot do for its parent; and appends to the growing lists given, whose
+// versions (carried values, results) join them.
+class WriteLifter {
+ public:
+  explicit WriteLifter(std::unordered_set<const Value*> growing_lists = {})
+      : growing_lists_(std::move(growing_lists)) {}
+
+  // Returns, for each tensor (or list) written in `block`, its value at the
+  // block's end.
+  std::unordered_map<Value*, Value*> lift(Block* block) {
+    std::unordered_map<Value*, Value*> latest;
+    const std::vector<Node*> nodes(block->nodes().begin(), block->nodes().end());
+    for (Node* node : nodes) {
+      if (Value* written = writtenBy(node)) {
+        latest.emplace(written, written);  // rebound in place by the lowering
+        continue;
       }
-      const std::unordered_map<Value*, Value*> at_end = liftWrites(body);
-      for (Value* current : carried) {
-        auto last = at_end.find(current);
-        body->registerOutput(last != at_end.end() ? last->second : current);
-      }
-    } else if (node->kind() == c10::prim::If) {
-      std::vector<std::unordered_map<Value*, Value*>> at_end;
-      for (Block* branch : node->blocks()) {
-        at_end.push_back(liftWrites(branch));
-        for (const auto& [tensor, value] : at_end.back())
-          if (holderIn(tensor->node(), block) != node &&
-              std::find(written.begin(), written.end(), tensor) == written.end())
-            written.push_back(tensor);
-      }
-      for (Value* tensor : written)
-        for (size_t b = 0; b < node->blocks().size(); ++b) {
-          auto last = at_end[b].find(tensor);
-          node->blocks()[b]->registerOutput(last != at_end[b].end() ? last->second : tensor);
+      std::vector<Value*> written;  // outer values the node's blocks write
+      if (node->kind() == c10::prim::Loop) {
+        Block* body = node->blocks()[0];
+        std::vector<Value*> inside;
+        writtenIn(body, inside);
+        for (Value* value : inside)
+          if (holderIn(value->node(), node->owningBlock()) != node) written.push_back(value);
+        std::vector<Value*> carried;
+        for (Value* value : written) {
+          node->addInput(value);
+          Value* current = version(value, body->addInput());
+          const std::vector<torch::jit::Use> uses = value->uses();
+          for (const torch::jit::Use& use : uses)
+            if (holderIn(use.user, body) != nullptr) use.user->replaceInput(use.offset, current);
+          carried.push_back(current);
         }
-    } else {
-      continue;
+        const std::unordered_map<Value*, Value*> at_end = lift(body);
+        for (Value* current : carried) {
+          auto last = at_end.find(current);
+          body->registerOutput(last != at_end.end() ? last->second : current);
+        }
+      } else if (node->kind() == c10::prim::If) {
+        std::vector<std::unordered_map<Value*, Value*>> at_end;
+        for (Block* branch : node->blocks()) {
+          at_end.push_back(lift(branch));
+          for (const auto& [value, last] : at_end.back())
+            if (holderIn(value->node(), block) != node &&
+                std::find(written.begin(), written.end(), value) == written.end())
+              written.push_back(value);
+        }
+        for (Value* value : written)
+          for (size_t b = 0; b < node->blocks().size(); ++b) {
+            auto last = at_end[b].find(value);
+            node->blocks()[b]->registerOutput(last != at_end[b].end() ? last->second : value);
+          }
+      } else {
+        continue;
+      }
+      for (Value* value : written) {
+        Value* after = version(value, node->addOutput());
+        replaceUsesAfter(value, node, after);
+        latest[value] = after;
+      }
     }
-    for (Value* tensor : written) {
-      Value* after = node->addOutput()->setType(tensor->type());
-      replaceUsesAfter(tensor, node, after);
-      latest[tensor] = after;
+    return latest;
+  }
+
+  // The growing lists given and every version of them lifting made.
+  const std::unordered_set<const Value*>& growingLists() const { return growing_lists_; }
+
+ private:
+  // What `node` writes, or nullptr.
+  Value* writtenBy(const Node* node) const {
+    if (node->kind() == c10::aten::fill_ || node->kind() == c10::aten::zero_ ||
+        node->kind() == c10::aten::copy_ || node->kind() == c10::aten::index_put_)
+      return baseOf(node->input(0));
+    if (node->kind() == c10::aten::append && growing_lists_.count(node->input(0)))
+      return node->input(0);
+    return nullptr;
+  }
+
+  // What is written in `block`, at any depth.
+  void writtenIn(Block* block, std::vector<Value*>& out) const {
+    for (Node* node : block->nodes()) {
+      Value* written = writtenBy(node);
+      if (written != nullptr && std::find(out.begin(), out.end(), written) == out.end())
+        out.push_back(written);
+      for (Block* sub : node->blocks()) writtenIn(sub, out);
     }
   }
-  return latest;
-}
+
+  // `made` as a new version of `value`: its type, and a growing list if it is.
+  Value* version(const Value* value, Value* made) {
+    made->setType(value->type());
+    if (growing_lists_.count(value)) growing_lists_.insert(made);
+    return made;
+  }
+
+  std::unordered_set<const Value*> growing_lists_;
+};
+
+// --- growing lists ------------------------------------------------------------------
+
+// A list of tensors appended to in a loop and read there (outs[-1], len(outs))
+// has no ONNX form as a list, but as the stack of its elements it does when
+// they all have one shape: append is a Concat, len the first dim, outs[i] a
+// Gather. The lists a loop only fills and that are read after it are the
+// loop's scan outputs already (ops::scanAppend).
+class GrowingLists {
+ public:
+  GrowingLists(torch::jit::Graph& graph, const std::unordered_map<const Value*, ValueInfo>& values)
+      : graph_(graph), values_(values) {}
+
+  bool run() {
+    std::vector<Node*> lists;
+    candidates(graph_.block(), lists);
+    for (Node* construct : lists) {
+      const std::optional<ValueInfo> element = elementOf(construct->output());
+      if (!element || !readsAreStackable(construct->output())) continue;
+      WriteLifter lifter({construct->output()});
+      lifter.lift(graph_.block());
+      asStack(construct, lifter.growingLists(), *element);
+      changed_ = true;
+    }
+    return changed_;
+  }
+
+ private:
+  void candidates(Block* block, std::vector<Node*>& out) const {
+    for (Node* node : block->nodes()) {
+      for (Block* sub : node->blocks()) candidates(sub, out);
+      if (node->kind() != c10::prim::ListConstruct ||
+          node->output()->type()->expectRef<c10::ListType>().getElementType()->kind() !=
+              c10::TypeKind::TensorType ||
+          ops::scanAppend(node->output()) != nullptr)
+        continue;
+      const auto& uses = node->output()->uses();
+      if (std::any_of(uses.begin(), uses.end(), [](const torch::jit::Use& use) {
+            return use.user->kind() == c10::aten::append &&
+                   use.user->owningBlock()->owningNode() != nullptr;
+          }))
+        out.push_back(node);
+    }
+  }
+
+  // The one dtype and shape of the list's elements, from the meta walk.
+  std::optional<ValueInfo> elementOf(const Value* list) const {
+    std::vector<const Value*> elements(list->node()->inputs().begin(),
+                                       list->node()->inputs().end());
+    for (const torch::jit::Use& use : list->uses())
+      if (use.user->kind() == c10::aten::append) elements.push_back(use.user->input(1));
+    std::optional<ValueInfo> shared;
+    for (const Value* element : elements) {
+      auto info = values_.find(element);
+      if (info == values_.end() ||
+          std::find(info->second.sizes.begin(), info->second.sizes.end(), -1) !=
+              info->second.sizes.end() ||
+          (shared && (shared->dtype != info->second.dtype || shared->sizes != info->second.sizes)))
+        return std::nullopt;
+      shared = info->second;
+    }
+    return shared;
+  }
+
+  static bool isListRead(const Node* node) {
+    return node->kind() == c10::aten::len || node->kind() == c10::aten::__getitem__ ||
+           node->kind() == c10::aten::select;
+  }
+
+  // Whether every reader of the list has a form on its stack.
+  static bool readsAreStackable(const Value* list) {
+    for (const torch::jit::Use& use : list->uses()) {
+      const Node* user = use.user;
+      if (use.offset != 0) return false;
+      if (user->kind() == c10::aten::append || isListRead(user)) continue;
+      const std::optional<c10::IValue> dim =
+          user->kind() == c10::aten::stack ? torch::jit::toIValue(user->input(1)) : c10::nullopt;
+      if (!dim || !dim->isInt() || dim->toInt() != 0) return false;
+    }
+    return true;
+  }
+
+  // Replaces the list and its versions by the stack of its elements.
+  void asStack(Node* construct, const std::unordered_set<const Value*>& versions,
+               const ValueInfo& element) {
+    for (const Value* version : versions)
+      const_cast<Value*>(version)->setType(c10::TensorType::get());
+    std::unordered_set<const Value*> stacks(versions.begin(), versions.end());
+    Value* list = construct->output();
+    {
+      torch::jit::WithInsertPoint guard(construct->next());
+      Value* stack = nullptr;
+      if (construct->inputs().empty()) {
+        std::vector<int64_t> sizes = element.sizes;
+        sizes.insert(sizes.begin(), 0);
+        stack = made(construct, c10::aten::zeros,
+                     {graph_.insertConstant(sizes),
+                      graph_.insertConstant(static_cast<int64_t>(element.dtype)),
+                      graph_.insertConstant(c10::IValue()), graph_.insertConstant(c10::IValue()),
+                      graph_.insertConstant(c10::IValue())});
+      } else {
+        Node* elements =
+            graph_.insertNode(graph_.createList(c10::TensorType::get(), construct->inputs()));
+        elements->copyMetadata(construct);
+        stack = made(construct, c10::aten::stack, {elements->output(), graph_.insertConstant(0)});
+      }
+      list->replaceAllUsesWith(stack);
+      stacks.insert(stack);
+    }
+    construct->destroy();
+    std::vector<Node*> readers;
+    collectReaders(graph_.block(), stacks, readers);
+    for (Node* reader : readers) rewriteReader(reader, stacks);
+  }
+
+  void collectReaders(Block* block, const std::unordered_set<const Value*>& stacks,
+                      std::vector<Node*>& out) const {
+    for (Node* node : block->nodes()) {
+      if (!node->inputs().empty() && stacks.count(node->input(0)) &&
+          (node->kind() == c10::aten::append || node->kind() == c10::aten::stack ||
+           isListRead(node)))
+        out.push_back(node);
+      for (Block* sub : node->blocks()) collectReaders(sub, stacks, out);
+    }
+  }
+
+  // append(outs, x) -> cat([outs, x[None]]), read after it instead of outs;
+  // len(outs) -> outs.size(0); outs[i] -> outs.select(0, i); stack(outs, 0) -> outs.
+  void rewriteReader(Node* reader, std::unordered_set<const Value*>& stacks) {
+    Value* stack = reader->input(0);
+    torch::jit::WithInsertPoint guard(reader);
+    Value* result = nullptr;
+    if (reader->kind() == c10::aten::append) {
+      Value* row = made(reader, c10::aten::unsqueeze, {reader->input(1), graph_.insertConstant(0)});
+      Node* pair = graph_.insertNode(graph_.createList(c10::TensorType::get(), {stack, row}));
+      pair->copyMetadata(reader);
+      result = made(reader, c10::aten::cat, {pair->output(), graph_.insertConstant(0)});
+      replaceUsesAfter(stack, reader, result);
+      stacks.insert(result);
+    } else if (reader->kind() == c10::aten::len) {
+      result =
+          made(reader, c10::aten::size, {stack, graph_.insertConstant(0)}, c10::IntType::get());
+    } else if (isListRead(reader)) {
+      result = made(reader, c10::aten::select, {stack, graph_.insertConstant(0), reader->input(1)});
+    } else {
+      result = stack;  // stack(outs, 0)
+    }
+    reader->output()->replaceAllUsesWith(result);
+    reader->destroy();
+  }
+
+  // A new node of `kind` on `inputs` before the insertion point, with
+  // `origin`'s call stack (so it keeps its tag); returns its output.
+  Value* made(const Node* origin, c10::Symbol kind, const std::vector<Value*>& inputs,
+              const c10::TypePtr& type = c10::TensorType::get()) {
+    Node* node = graph_.insertNode(graph_.create(kind, inputs));
+    node->output()->setType(type);
+    node->copyMetadata(const_cast<Node*>(origin));
+    for (Value* input : inputs)
+      if (input->node()->kind() == c10::prim::Constant)
+        input->node()->copyMetadata(const_cast<Node*>(origin));
+    return node->output();
+  }
+
+  torch::jit::Graph& graph_;
+  const std::unordered_map<const Value*, ValueInfo>& values_;
+  bool changed_ = false;
+};
 
 // --- Optional values ---------------------------------------------------------------
 
@@ -439,6 +633,11 @@ bool splitOptionals(torch::jit::Graph& graph,
   return OptionalSplitter(graph, values).run();
 }
 
-void liftWritesOutOfBlocks(torch::jit::Graph& graph) { liftWrites(graph.block()); }
+void liftWritesOutOfBlocks(torch::jit::Graph& graph) { WriteLifter().lift(graph.block()); }
+
+bool growingListsAsStacks(torch::jit::Graph& graph,
+                          const std::unordered_map<const Value*, ValueInfo>& values) {
+  return GrowingLists(graph, values).run();
+}
 
 }  // namespace mexport

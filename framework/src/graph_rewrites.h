@@ -35,6 +35,15 @@ bool foldRankChecks(torch::jit::Block* block,
 // tensor to its new value, which an ONNX sub-graph cannot do for its parent.
 void liftWritesOutOfBlocks(torch::jit::Graph& graph);
 
+// Replaces each list of tensors that a loop appends to and reads (outs[-1],
+// len(outs) in the loop) by the stack of its elements when `values` gives
+// them one dtype and shape: append becomes a concatenation, carried by the
+// loop, len the first dim, indexing a select. Lists a loop only fills and
+// that are read after it stay lists: they become the loop's scan outputs.
+// True when the graph changed.
+bool growingListsAsStacks(torch::jit::Graph& graph,
+                          const std::unordered_map<const torch::jit::Value*, ValueInfo>& values);
+
 // Splits every Optional[Tensor] that an If or a Loop produces (`y = None;
 // if c: y = f(x)`, a loop that may set `peak`) into a bool flag and a tensor,
 // an empty one of the right dtype and rank where the value is None, and

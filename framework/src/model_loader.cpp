@@ -559,7 +559,8 @@ LoadedModel loadModel(const Config& config, ReferenceRun run) {
   MetaWalk walk = walkOnMeta(model, {});
   // Both rewrites read the walk's types; the walk then types what they made.
   const bool folded = foldRankChecks(graph->block(), model.values);
-  if (splitOptionals(*graph, model.values) || folded) {
+  const bool split = splitOptionals(*graph, model.values);
+  if (growingListsAsStacks(*graph, model.values) || split || folded) {
     foldConstants(graph);
     model.prepared.has_control_flow = hasControlFlow(graph->block());
     model.outputs.clear();

@@ -4,8 +4,9 @@ models with data-dependent `if`, `while` and `for` (break, continue, early
 return, nesting, loop-carried tuples and Optional values, a list a loop fills,
 tensor-valued conditions, a greedy decoder writing into a preallocated tensor,
 a branch that would fail if forced on the example, a loop that never runs on
-the example and a carried tensor that grows), and a list read inside the loop
-that grows it, which mexport refuses in one line.
+the example and a carried tensor that grows, a list read inside the loop that
+grows it), and a growing list of ragged elements, which mexport refuses in one
+line.
 
 Each model is exported ONCE by the real binary (no-config form, so the export's
 example inputs are mexport's own seeded standard-normal ones) and then run in
@@ -212,8 +213,8 @@ class FilledList(nn.Module):
 
 
 class CarriedList(nn.Module):
-    """Reads the list it grows inside the loop (outs[-1], len(outs)): no ONNX
-    form in mexport yet, refused in one line."""
+    """Reads the list it grows inside the loop (outs[-1], len(outs)): the list
+    becomes the stack of its elements, carried by the loop."""
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(8, 8)
@@ -226,6 +227,17 @@ class CarriedList(nn.Module):
         for o in outs:
             total = total + o
         return torch.stack(outs), total, torch.full([1], len(outs), dtype=torch.long)
+
+
+class RaggedList(nn.Module):
+    """Grows a list of tensors that each have one more row than the last and
+    reads it inside the loop: no single stack holds them, so it is refused."""
+
+    def forward(self, x):
+        outs: List[Tensor] = [x]
+        while len(outs) < 4:
+            outs.append(torch.cat([outs[-1], outs[-1][:1]], 0))
+        return outs[-1]
 
 
 # --- 7. Optional[Tensor] -------------------------------------------------------------------
@@ -482,13 +494,19 @@ class ControlFlowTest(test_ops.EndToEndTest):
                 {"x": torch.randn(2, 8) * 5.0}, {"x": torch.randn(2, 8) * 1000.0}]
         self.check("filled_list", FilledList(), runs)
 
-    def test_a_list_read_inside_the_loop_growing_it_is_refused(self):
-        directory = os.path.join(test_ops.WORK, "control_flow", "carried_list")
+    def test_loop_carried_list(self):
+        torch.manual_seed(0)
+        runs = [{"x": torch.randn(2, 8)}, {"x": torch.randn(2, 8) * 0.2},
+                {"x": torch.randn(2, 8) * 5.0}, {"x": torch.randn(2, 8) * 1000.0}]
+        self.check("carried_list", CarriedList(), runs)
+
+    def test_a_growing_list_of_elements_of_changing_shape_is_refused(self):
+        directory = os.path.join(test_ops.WORK, "control_flow", "ragged_list")
         shutil.rmtree(directory, ignore_errors=True)
         os.makedirs(directory)
         model_path = os.path.join(directory, "model.pt")
         torch.manual_seed(0)
-        zoo_models.save_torchscript(CarriedList().eval(), None, True, model_path)
+        zoo_models.save_torchscript(RaggedList().eval(), None, True, model_path)
         result = subprocess.run([test_ops.BIN, "export", model_path,
                                  os.path.join(directory, "model.onnx"), "--input",
                                  "x:2x8:float32"], capture_output=True, text=True,
