@@ -289,6 +289,17 @@ class OnnxBuilder final : public LoweringContext {
     if (value->node()->kind() != c10::prim::ListConstruct)
       fail(fmt::format("list input '{}' is built by {}, not a list literal", value->debugName(),
                        value->node()->kind().toQualString()));
+    // A literal something appends to holds more than its literal elements.
+    static const std::unordered_set<std::string> kListWriters = {
+        "aten::append",    "aten::extend", "aten::insert", "aten::pop",
+        "aten::_set_item", "aten::clear",  "aten::remove"};
+    for (const torch::jit::Use& use : value->uses())
+      if (kListWriters.count(use.user->kind().toQualString()))
+        fail(
+            "the list grows at run time; mexport exports a growing list when a loop fills it "
+            "(built empty before the loop, appended to once per iteration, read only after the "
+            "loop: len, indexing, iteration, torch.stack / torch.cat) or when a loop grows it "
+            "with tensors of one shape and reads it");
     return {value->node()->inputs().begin(), value->node()->inputs().end()};
   }
 

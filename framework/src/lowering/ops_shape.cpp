@@ -240,27 +240,14 @@ void convertSlice(LoweringContext& ctx, const Node& node) {
            ctx.op1("Slice", {ctx.in(node.input(0)), starts, ends, ctx.makeInts({dim}), steps}));
 }
 
-// Fails for a list literal that something appends to but that is not a list
-// a loop fills (scanAppend): its length and elements are known only at run
-// time, and mexport has an ONNX form for that one kind of growing list.
-void requireFixedList(LoweringContext& ctx, const Value* list) {
-  for (const torch::jit::Use& use : list->uses())
-    if (use.user->kind() == c10::aten::append)
-      ctx.fail(
-          "the list grows at run time; mexport exports a growing list when a loop fills it "
-          "(built empty before the loop, appended to once per iteration, read only after the "
-          "loop: len, indexing, iteration, torch.stack / torch.cat)");
-}
-
 // len(list): a list literal has its length at export time; a list a loop
 // filled (its scan output), or an int list computed at run time (size()), is
 // an ONNX tensor whose first dim is the length.
 void convertLen(LoweringContext& ctx, const Node& node) {
   const Value* list = node.input(0);
   if (list->node()->kind() == c10::prim::ListConstruct && scanAppend(list) == nullptr) {
-    requireFixedList(ctx, list);
     ctx.bind(node.output(0),
-             ctx.constScalar(static_cast<int64_t>(list->node()->inputs().size()), c10::kLong));
+             ctx.constScalar(static_cast<int64_t>(ctx.listElements(list).size()), c10::kLong));
     return;
   }
   ctx.bind(node.output(0),
@@ -277,7 +264,6 @@ void convertSelect(LoweringContext& ctx, const Node& node) {
     const Value* index = node.input(1);
     auto element_type = node.input(0)->type()->containedTypes().at(0);
     if (element_type->kind() == c10::TypeKind::TensorType && !scanAppend(node.input(0))) {
-      requireFixedList(ctx, node.input(0));
       std::vector<const Value*> elements = ctx.listElements(node.input(0));
       int64_t i = normalizeDim(ctx, ctx.constInt(index), static_cast<int64_t>(elements.size()));
       ctx.bind(node.output(0), ctx.in(elements[i]));
