@@ -557,7 +557,7 @@ LoadedModel loadModel(const Config& config, ReferenceRun run) {
   model.inputs = makeInputs(config.inputs, config.seed, InputValues::kMetaOnly);
   model.timings.emplace_back("prepare", clock.lap());
   MetaWalk walk = walkOnMeta(model, {});
-  // Both rewrites read the walk's types; the walk then types what they made.
+  // These rewrites read the walk's types; the walk then types what they made.
   const bool folded = foldRankChecks(graph->block(), model.values);
   const bool split = splitOptionals(*graph, model.values);
   if (growingListsAsStacks(*graph, model.values) || split || folded) {
