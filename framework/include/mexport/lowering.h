@@ -51,9 +51,11 @@ class LoweringContext {
   // Element values of a prim::ListConstruct (e.g. the tensors of aten::cat).
   virtual std::vector<const torch::jit::Value*> listElements(
       const torch::jit::Value* value) const = 0;
-  // Dtype and sizes seen for a tensor value in the reference run. Sizes are
-  // those of the example inputs: use them for ranks, never bake them into the
-  // graph where the model reads a size, since dynamic axes would break.
+  // Dtype and sizes of a tensor value, from the meta walk and the reference
+  // run. Sizes are those of the example inputs: use them for ranks, never bake
+  // them into the graph where the model reads a size, since dynamic axes would
+  // break. A dim is -1 where it varies (loop iterations, branches) or cannot be
+  // known without data (a branch the example does not take).
   virtual c10::ScalarType scalarType(const torch::jit::Value* value) const = 0;
   virtual std::vector<int64_t> sizes(const torch::jit::Value* value) const = 0;
   int64_t rank(const torch::jit::Value* value) const {
