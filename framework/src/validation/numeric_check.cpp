@@ -39,8 +39,8 @@ NumericCheck compareTensor(const std::string& name, const at::Tensor& onnx, cons
     const at::Tensor bad = (diff > atol + rtol * b.abs()) & ~both_nan;
     const at::Tensor finite_diff = at::where(both_nan, at::zeros_like(diff), diff);
     check.max_abs_diff = std::max(check.max_abs_diff, finite_diff.max().item<double>());
-    check.max_rel_diff = std::max(
-        check.max_rel_diff, (finite_diff / b.abs().clamp_min(1e-12)).max().item<double>());
+    check.max_rel_diff =
+        std::max(check.max_rel_diff, (finite_diff / b.abs().clamp_min(1e-12)).max().item<double>());
     check.passed &= !bad.any().item<bool>();
   }
   return check;
