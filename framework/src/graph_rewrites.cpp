@@ -478,7 +478,8 @@ class OptionalSplitter {
       if (!next)
         throw ExportError(fmt::format(
             "{}: the loop carries an Optional value whose next value is neither "
-            "None, a tensor nor an Optional made by an if or a loop; mexport cannot export it",
+            "None, a tensor nor an Optional made by an if or a loop; assign it None or a "
+            "tensor in the loop's body",
             describeNode(*node)));
       body->registerOutput(next->present);
       body->registerOutput(next->tensor);

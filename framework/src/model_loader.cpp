@@ -6,7 +6,6 @@
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
-#include <torch/csrc/jit/passes/lower_tuples.h>
 #include <torch/csrc/jit/serialization/import.h>
 
 #include <filesystem>
@@ -394,15 +393,6 @@ bool prefixRuns(const LoadedModel& model, size_t count) {
     return true;
   } catch (const std::exception&) {
     return false;
-  }
-}
-
-// The values `node` reads, those read inside its blocks included.
-void valuesRead(const Node* node, std::vector<const Value*>& out) {
-  out.insert(out.end(), node->inputs().begin(), node->inputs().end());
-  for (const torch::jit::Block* block : node->blocks()) {
-    for (const Node* inner : block->nodes()) valuesRead(inner, out);
-    valuesRead(block->return_node(), out);
   }
 }
 

@@ -38,6 +38,14 @@ bool sameScalar(const c10::IValue& a, const c10::IValue& b) {
   return false;
 }
 
+ValueInfo infoOf(const c10::IValue& value) {
+  if (value.isTensor()) return {value.toTensor().scalar_type(), value.toTensor().sizes().vec()};
+  if (value.isInt()) return {c10::ScalarType::Long, {}};
+  if (value.isDouble()) return {c10::ScalarType::Double, {}};
+  if (value.isBool()) return {c10::ScalarType::Bool, {}};
+  return {};
+}
+
 // Folds one more sighting of a value into `seen`: dims that differ become -1.
 // False when dtype or rank differ, which no ONNX type can hold.
 bool mergeInto(ValueInfo& seen, const ValueInfo& now) {
@@ -317,15 +325,6 @@ std::optional<Abstract> merge(const std::optional<Abstract>& a, const std::optio
 bool sameKnowledge(const std::optional<Abstract>& a, const std::optional<Abstract>& b) {
   if (!a || !b) return !a && !b;
   return a->exact == b->exact && a->sizes == b->sizes;
-}
-
-// The value a top-level node reads, from its own inputs or from its blocks.
-void valuesRead(const Node* node, std::vector<const Value*>& out) {
-  out.insert(out.end(), node->inputs().begin(), node->inputs().end());
-  for (const Block* block : node->blocks()) {
-    for (const Node* inner : block->nodes()) valuesRead(inner, out);
-    valuesRead(block->return_node(), out);
-  }
 }
 
 // What the intermediate values of a real run would hold in memory at each
@@ -828,14 +827,6 @@ bool recordable(const Value* value) {
   }
 }
 
-ValueInfo infoOf(const c10::IValue& value) {
-  if (value.isTensor()) return {value.toTensor().scalar_type(), value.toTensor().sizes().vec()};
-  if (value.isInt()) return {c10::ScalarType::Long, {}};
-  if (value.isDouble()) return {c10::ScalarType::Double, {}};
-  if (value.isBool()) return {c10::ScalarType::Bool, {}};
-  return {};
-}
-
 MetaWalk walkOnMeta(LoadedModel& model, const RunRecords& records) {
   return MetaWalker(model, records).walk(model.values);
 }
@@ -879,6 +870,14 @@ RunRecords runReference(LoadedModel& model, bool keep_outputs, double timeout_se
       for (size_t slot = 0; slot < entries.size(); ++slot)
         if (run.slots[slot] == output) model.reference_outputs.push_back(entries[slot].kept);
   return records;
+}
+
+void valuesRead(const Node* node, std::vector<const Value*>& out) {
+  out.insert(out.end(), node->inputs().begin(), node->inputs().end());
+  for (const Block* block : node->blocks()) {
+    for (const Node* inner : block->nodes()) valuesRead(inner, out);
+    valuesRead(block->return_node(), out);
+  }
 }
 
 std::string describeNode(const Node& node) {

@@ -63,9 +63,12 @@ std::optional<int64_t> availableMemoryBytes();
 // "aten::tanh in module 'cell.lin' at model.py:12": a node for messages.
 std::string describeNode(const torch::jit::Node& node);
 
-// Whether the reference run records `value` (tensors and numbers).
+// Whether the reference run records `value` (tensors, Optional tensors and
+// numbers).
 bool recordable(const torch::jit::Value* value);
-ValueInfo infoOf(const c10::IValue& value);
+
+// The values `node` reads, those read inside its blocks included.
+void valuesRead(const torch::jit::Node* node, std::vector<const torch::jit::Value*>& out);
 
 // The graph's inputs for a run: the example inputs, then the parameters.
 std::vector<c10::IValue> inputStack(const LoadedModel& model);

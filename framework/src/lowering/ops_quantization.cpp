@@ -25,7 +25,8 @@ QuantRange quantRange(const LoweringContext& ctx, int64_t quant_min, int64_t qua
   if (quant_min == 0 && quant_max == 127) return {c10::kByte, true};
   if (quant_min == -128 && quant_max == 127) return {c10::kChar, false};
   ctx.fail("quantization range (" + std::to_string(quant_min) + ", " + std::to_string(quant_max) +
-           ") has no ONNX form: QuantizeLinear takes (0, 255), (0, 127) or (-128, 127)");
+           ") has no ONNX form: QuantizeLinear takes (0, 255), (0, 127) or (-128, 127); set "
+           "quant_min / quant_max of the qconfig's observers to one of these");
 }
 
 // QuantizeLinear then DequantizeLinear of input 0 with `scale` and
